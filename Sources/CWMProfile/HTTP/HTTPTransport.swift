@@ -16,7 +16,8 @@ public struct HTTPRequest: Sendable {
   public var headers: [HTTPHeader]
   public var body: [UInt8]?
 
-  public init(method: String = "GET", url: String, headers: [HTTPHeader] = [], body: [UInt8]? = nil) {
+  public init(method: String = "GET", url: String, headers: [HTTPHeader] = [], body: [UInt8]? = nil)
+  {
     self.method = method
     self.url = url
     self.headers = headers

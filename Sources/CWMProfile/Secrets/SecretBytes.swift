@@ -56,7 +56,9 @@ public final class SecretBytes: @unchecked Sendable {
   public func appending(_ other: SecretBytes) -> SecretBytes {
     let joined = SecretBytes(count: count + other.count)
     joined.withUnsafeMutableBytes { out in
-      withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: out[0..<count]).copyMemory(from: $0) }
+      withUnsafeBytes {
+        UnsafeMutableRawBufferPointer(rebasing: out[0..<count]).copyMemory(from: $0)
+      }
       other.withUnsafeBytes {
         UnsafeMutableRawBufferPointer(rebasing: out[count...]).copyMemory(from: $0)
       }

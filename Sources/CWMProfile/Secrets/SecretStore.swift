@@ -115,7 +115,8 @@ extension SecretStoreError: CustomStringConvertible {
     case .unsupportedFileVersion(let path, let version):
       return "\(path) uses format version \(version), which this cwm-profile cannot read"
     case .insecurePermissions(let path, let mode):
-      return "\(path) is accessible to others (mode \(String(mode, radix: 8))); run chmod go-rwx on it"
+      return
+        "\(path) is accessible to others (mode \(String(mode, radix: 8))); run chmod go-rwx on it"
     case .fileIO(let path, let detail): return "\(path): \(detail)"
     }
   }
