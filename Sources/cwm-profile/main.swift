@@ -1,1 +1,120 @@
-print("cwm-profile")
+import CWMProfile
+import Foundation
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+let version = "0.1.0"
+
+let overview = """
+  Usage: cwm-profile [--verbose] COMMAND [ARGS...]
+
+  Keeps ConnectWise Manage connection profiles, with their private keys in
+  the GNOME keyring or an encrypted file, and turns them into ready,
+  validated API connections.
+
+  Commands:
+    add NAME ...      save a profile; the private key is asked for
+    connect NAME      resolve a profile into a validated connection
+    list              list the profiles
+    show NAME         show a profile's settings (never secrets)
+    remove NAME       delete a profile and its secrets
+    help [COMMAND]    show help for a command
+
+  Options:
+    --verbose         print what is done on stderr (never secrets)
+    --version         print the version
+    -h, --help        show this help
+
+  Environment:
+    CWM_PROFILE_STORE            default for add --store (auto|keyring|file)
+    CWM_PROFILE_PASSPHRASE       passphrase of the encrypted file
+    CWM_PROFILE_KDF              key derivation for a new encrypted file:
+                                 interactive (default), moderate, sensitive
+    CWM_PROFILE_KEYRING_TIMEOUT  seconds a keyring call may take (default 10)
+    XDG_CONFIG_HOME, XDG_DATA_HOME
+                                 where profiles and the encrypted file live
+
+  Exit codes are listed in docs/commands.md.
+  """
+
+typealias Command = (_ words: [String], _ context: Context) throws -> ExitCode
+
+let commands: [String: (run: Command, help: String)] = [
+  "add": (AddCommand.run, AddCommand.help),
+  "connect": (ConnectCommand.run, ConnectCommand.help),
+  "list": (ListCommand.run, ListCommand.help),
+  "show": (ShowCommand.run, ShowCommand.help),
+  "remove": (RemoveCommand.run, RemoveCommand.help),
+]
+
+/// Runs one command line and returns the exit code; every error becomes
+/// one line on stderr.
+@MainActor func main(_ words: [String]) -> ExitCode {
+  var words = words
+  var verbose = false
+  while let first = words.first, first.hasPrefix("-") {
+    words.removeFirst()
+    switch first {
+    case "--verbose", "-v": verbose = true
+    case "--version":
+      Console.out("cwm-profile \(version)\n")
+      return .success
+    case "--help", "-h":
+      Console.out(overview + "\n")
+      return .success
+    default:
+      Console.error("cwm-profile: unknown option '\(first)'\nRun 'cwm-profile --help' for usage.\n")
+      return .usage
+    }
+  }
+  guard let name = words.first else {
+    Console.error(overview + "\n")
+    return .usage
+  }
+  let rest = Array(words.dropFirst())
+  if name == "help" {
+    if let topic = rest.first, let command = commands[topic] {
+      Console.out(command.help + "\n")
+      return .success
+    }
+    Console.out(overview + "\n")
+    return rest.isEmpty ? .success : .usage
+  }
+  guard let command = commands[name] else {
+    Console.error("cwm-profile: unknown command '\(name)'\nRun 'cwm-profile --help' for usage.\n")
+    return .usage
+  }
+  let context = Context(environment: ProcessInfo.processInfo.environment, verbose: verbose)
+  do {
+    return try command.run(rest, context)
+  } catch {
+    report(error, command: name)
+    return ExitCode.of(error)
+  }
+}
+
+func report(_ error: Error, command: String) {
+  switch error {
+  case let usage as UsageError:
+    Console.error(
+      "cwm-profile: \(usage.message)\nRun 'cwm-profile \(usage.command ?? command) --help' for usage.\n")
+  case let failure as CommandFailure:
+    Console.error("cwm-profile: \(failure.message)\n")
+  case let error as CustomStringConvertible:
+    Console.error("cwm-profile: \(oneLine(error.description))\n")
+  default:
+    Console.error("cwm-profile: unexpected error\n")
+  }
+}
+
+/// Keeps an error to one line whatever a server put in its message.
+func oneLine(_ text: String) -> String {
+  text.split(whereSeparator: \.isNewline).joined(separator: " ")
+}
+
+// A crash while secrets are in memory must not leave them in a core file.
+var noCore = rlimit(rlim_cur: 0, rlim_max: 0)
+setrlimit(Int32(RLIMIT_CORE.rawValue), &noCore)
+exit(main(Array(CommandLine.arguments.dropFirst())).rawValue)

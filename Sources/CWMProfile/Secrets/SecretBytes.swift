@@ -8,10 +8,10 @@ public final class SecretBytes: @unchecked Sendable {
   private let storage: UnsafeMutableRawBufferPointer
 
   /// The number of bytes.
-  public var count: Int { storage.count }
+  public var count: Int { length }
 
   /// Whether the secret holds no bytes.
-  public var isEmpty: Bool { storage.isEmpty }
+  public var isEmpty: Bool { length == 0 }
 
   /// Makes a zero-filled secret of `count` bytes, to be filled in place.
   public init(count: Int) {

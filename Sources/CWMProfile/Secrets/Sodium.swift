@@ -123,3 +123,35 @@ enum Sodium {
     return rc == 0 ? plaintext : nil
   }
 }
+
+extension Sodium {
+  /// `crypto_generichash` (BLAKE2b) with an optional key.
+  static func blake2b(_ message: [UInt8], key: SecretBytes?, length: Int) -> [UInt8] {
+    precondition(ready)
+    var output = [UInt8](repeating: 0, count: length)
+    output.withUnsafeMutableBytes { out in
+      message.withUnsafeBytes { m in
+        let hash = { (k: UnsafeRawBufferPointer?) -> Int32 in
+          crypto_generichash(
+            out.baseAddress!.assumingMemoryBound(to: UInt8.self), length,
+            m.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(m.count),
+            k?.baseAddress?.assumingMemoryBound(to: UInt8.self), k?.count ?? 0)
+        }
+        let rc = key.map { $0.withUnsafeBytes { hash($0) } } ?? hash(nil)
+        precondition(rc == 0)
+      }
+    }
+    return output
+  }
+
+  /// `crypto_pwhash_OPSLIMIT_*` and `crypto_pwhash_MEMLIMIT_*`, by name.
+  static let interactiveLimits = (
+    ops: UInt64(crypto_pwhash_OPSLIMIT_INTERACTIVE), mem: UInt64(crypto_pwhash_MEMLIMIT_INTERACTIVE)
+  )
+  static let moderateLimits = (
+    ops: UInt64(crypto_pwhash_OPSLIMIT_MODERATE), mem: UInt64(crypto_pwhash_MEMLIMIT_MODERATE)
+  )
+  static let sensitiveLimits = (
+    ops: UInt64(crypto_pwhash_OPSLIMIT_SENSITIVE), mem: UInt64(crypto_pwhash_MEMLIMIT_SENSITIVE)
+  )
+}

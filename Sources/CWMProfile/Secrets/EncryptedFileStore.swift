@@ -1,0 +1,185 @@
+import Foundation
+
+/// Secrets in one libsodium-encrypted file, for machines without a Secret
+/// Service: Argon2id turns the passphrase into a key, XChaCha20-Poly1305
+/// seals the entries and authenticates the header.
+///
+/// Every change is a locked read-modify-write: the file is opened (which
+/// checks the passphrase), changed in memory, and replaced atomically,
+/// keeping the previous generation beside it as `.previous`.
+public final class EncryptedFileStore: SecretStore, @unchecked Sendable {
+  /// The file's path.
+  public let path: String
+
+  private let passphraseSource: PassphraseSource
+  private let strength: KeyDerivationStrength
+  private let logger: Logger
+  private let mutex = NSLock()
+  private var derived: (salt: [UInt8], ops: UInt32, mem: UInt32, key: SecretBytes)?
+
+  /// - Parameters:
+  ///   - path: the file; its folder is made with mode 0700 when missing.
+  ///   - passphrase: asked once per store, only when the file is touched.
+  ///   - strength: the work factor for a file this store creates; an
+  ///     existing file keeps its own.
+  public init(
+    path: String, passphrase: PassphraseSource,
+    strength: KeyDerivationStrength = .interactive, logger: Logger = .silent
+  ) {
+    self.path = path
+    self.passphraseSource = passphrase
+    self.strength = strength
+    self.logger = logger
+  }
+
+  public var kind: StoreKind { .file }
+
+  private var lockPath: String { path + ".lock" }
+
+  /// Whether the file exists.
+  public var exists: Bool { FileManager.default.fileExists(atPath: path) }
+
+  public func read(_ key: SecretKey) throws -> SecretBytes? {
+    try mutex.withLock {
+      guard let entries = try load() else { return nil }
+      return entries[key.description]
+    }
+  }
+
+  public func write(_ secret: SecretBytes, for key: SecretKey, label: String) throws {
+    try modify { entries in
+      entries[key.description] = secret
+      return true
+    }
+  }
+
+  @discardableResult
+  public func delete(_ key: SecretKey) throws -> Bool {
+    var found = false
+    try modify { entries in
+      found = entries.removeValue(forKey: key.description) != nil
+      return found
+    }
+    return found
+  }
+
+  /// The names of every entry, for diagnostics; no values.
+  public func entryNames() throws -> [String] {
+    try mutex.withLock { try load()?.keys.sorted() ?? [] }
+  }
+
+  /// Reads, changes and rewrites the file under the cross-process lock.
+  /// `change` returns whether anything changed; when not, nothing is written.
+  private func modify(_ change: (inout [String: SecretBytes]) throws -> Bool) throws {
+    try mutex.withLock {
+      let lock: FileLock
+      do { lock = try FileLock(path: lockPath) } catch { throw fileError(error) }
+      defer { withExtendedLifetime(lock) {} }
+      AtomicFile.removeStrayTemporaries(beside: path)
+      var entries = try load() ?? [:]
+      guard try change(&entries) else { return }
+      let key = try keyForWriting()
+      let generation = (try currentGeneration() ?? 0) &+ 1
+      let bytes = SecretsFileFormat.seal(
+        entries, key: key.key, salt: key.salt, opsLimit: key.ops, memLimitKiB: key.mem,
+        generation: generation)
+      do {
+        try AtomicFile.write(bytes, to: path, keepPrevious: true)
+      } catch {
+        throw fileError(error)
+      }
+      logger.debug("wrote \(path), generation \(generation), \(entries.count) entries")
+    }
+  }
+
+  /// Decrypts the file, or returns nil when it does not exist yet.
+  private func load() throws -> [String: SecretBytes]? {
+    let file: [UInt8]
+    do {
+      guard let bytes = try AtomicFile.read(path) else { return nil }
+      file = bytes
+    } catch {
+      throw fileError(error)
+    }
+    try checkPermissions()
+    do {
+      let header = try SecretsFileFormat.parseHeader(file)
+      let key = try key(for: header)
+      return try SecretsFileFormat.open(file, header: header, key: key)
+    } catch let problem as SecretsFileFormat.Problem {
+      if problem == .wrongPassphrase { derived = nil }
+      throw storeError(problem)
+    }
+  }
+
+  private func currentGeneration() throws -> UInt32? {
+    guard let bytes = try? AtomicFile.read(path) else { return nil }
+    return try? SecretsFileFormat.parseHeader(bytes).generation
+  }
+
+  /// The key for an existing file's header, derived once per store.
+  private func key(for header: SecretsFileFormat.Header) throws -> SecretBytes {
+    if let derived, derived.salt == header.salt, derived.ops == header.opsLimit,
+      derived.mem == header.memLimitKiB
+    {
+      return derived.key
+    }
+    let passphrase = try passphraseSource.passphrase(creating: false)
+    guard let key = SecretsFileFormat.deriveKey(passphrase, header: header) else {
+      throw SecretStoreError.fileIO(path: path, detail: "not enough memory for key derivation")
+    }
+    derived = (header.salt, header.opsLimit, header.memLimitKiB, key)
+    return key
+  }
+
+  /// The key to seal with: the existing file's (already checked by
+  /// `load`) or, for a new file, one from a fresh salt and a passphrase
+  /// asked twice.
+  private func keyForWriting() throws -> (
+    salt: [UInt8], ops: UInt32, mem: UInt32, key: SecretBytes
+  ) {
+    if let derived { return derived }
+    let passphrase = try passphraseSource.passphrase(creating: true)
+    let limits = strength.limits
+    let header = SecretsFileFormat.Header(
+      opsLimit: UInt32(limits.ops), memLimitKiB: UInt32(limits.mem / 1024), generation: 0,
+      salt: Sodium.randomBytes(Sodium.saltLength), nonce: [], keyCheck: [])
+    guard let key = SecretsFileFormat.deriveKey(passphrase, header: header) else {
+      throw SecretStoreError.fileIO(path: path, detail: "not enough memory for key derivation")
+    }
+    let fresh = (header.salt, header.opsLimit, header.memLimitKiB, key)
+    derived = fresh
+    return fresh
+  }
+
+  private func checkPermissions() throws {
+    let directory = (path as NSString).deletingLastPathComponent
+    for item in [directory, path] {
+      if let mode = fileMode(item), mode & 0o077 != 0 {
+        throw SecretStoreError.insecurePermissions(path: item, mode: mode)
+      }
+    }
+  }
+
+  private func fileError(_ error: Error) -> SecretStoreError {
+    if let failure = error as? AtomicFile.Failure {
+      return .fileIO(path: failure.path, detail: failure.detail)
+    }
+    return .fileIO(path: path, detail: "\(error)")
+  }
+
+  private func storeError(_ problem: SecretsFileFormat.Problem) -> SecretStoreError {
+    switch problem {
+    case .notOurs: return .fileCorrupted(path: path, reason: "not a cwm-profile secrets file")
+    case .truncated: return .fileCorrupted(path: path, reason: "the file is truncated")
+    case .unsupportedVersion(let version):
+      return .unsupportedFileVersion(path: path, version: version)
+    case .damagedHeader(let reason): return .fileCorrupted(path: path, reason: reason)
+    case .wrongPassphrase: return .wrongPassphrase(path: path)
+    case .damagedBody:
+      return .fileCorrupted(path: path, reason: "the encrypted contents fail authentication")
+    case .damagedEntries:
+      return .fileCorrupted(path: path, reason: "the decrypted entries are malformed")
+    }
+  }
+}

@@ -1,0 +1,78 @@
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// A terminal to ask for secrets on, with echo turned off while typing.
+public struct Terminal: Sendable {
+  private let inputFD: Int32
+  private let outputFD: Int32
+  private let ownsDescriptors: Bool
+
+  /// The process's controlling terminal (`/dev/tty`), or nil when there is
+  /// none (cron, CI, a service).
+  public static func controlling() -> Terminal? {
+    let fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    return Terminal(inputFD: fd, outputFD: fd, ownsDescriptors: true)
+  }
+
+  /// Standard input when it is a terminal; prompts go to standard error.
+  public static func standardInput() -> Terminal? {
+    guard isatty(STDIN_FILENO) == 1 else { return nil }
+    return Terminal(inputFD: STDIN_FILENO, outputFD: STDERR_FILENO, ownsDescriptors: false)
+  }
+
+  /// Shows `prompt`, reads one line without echoing it, and returns it
+  /// without the line ending; nil at end of input or on a read error.
+  public func readHidden(prompt: String) -> SecretBytes? {
+    defer { if ownsDescriptors { close(inputFD) } }
+    write(prompt)
+    var saved = termios()
+    let canHide = tcgetattr(inputFD, &saved) == 0
+    if canHide {
+      var quiet = saved
+      quiet.c_lflag &= ~tcflag_t(ECHO)
+      quiet.c_lflag |= tcflag_t(ECHONL)
+      tcsetattr(inputFD, TCSAFLUSH, &quiet)
+    }
+    defer { if canHide { tcsetattr(inputFD, TCSAFLUSH, &saved) } }
+    return readLine(from: inputFD)
+  }
+
+  private func write(_ text: String) {
+    var bytes = Array(text.utf8)
+    _ = bytes.withUnsafeMutableBytes { Glibc.write(outputFD, $0.baseAddress, $0.count) }
+  }
+}
+
+/// Reads bytes up to a newline from `fd` into a wiped buffer, one byte at
+/// a time so nothing past the line is consumed. Nil at end of input with
+/// nothing read.
+func readLine(from fd: Int32, limit: Int = 64 * 1024) -> SecretBytes? {
+  let buffer = SecretBytes(count: limit)
+  var length = 0
+  var sawAnything = false
+  let ok = buffer.withUnsafeMutableBytes { out -> Bool in
+    while length < limit {
+      let n = Glibc.read(fd, out.baseAddress! + length, 1)
+      if n < 0 {
+        if errno == EINTR { continue }
+        return false
+      }
+      if n == 0 { break }
+      sawAnything = true
+      if out[length] == UInt8(ascii: "\n") {
+        out[length] = 0
+        break
+      }
+      length += 1
+    }
+    return true
+  }
+  guard ok, sawAnything else { return nil }
+  var end = length
+  buffer.withUnsafeBytes { bytes in
+    if end > 0, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+  }
+  return buffer.withUnsafeBytes { SecretBytes(UnsafeRawBufferPointer(rebasing: $0[0..<end])) }
+}

@@ -1,0 +1,92 @@
+import CWMProfile
+
+/// `cwm-profile add NAME ...`: saves a profile and asks for its private key.
+enum AddCommand {
+  static let specs = [
+    OptionSpec(name: "server", takesValue: true),
+    OptionSpec(name: "company", takesValue: true),
+    OptionSpec(name: "client-id", takesValue: true),
+    OptionSpec(name: "public-key", takesValue: true),
+    OptionSpec(name: "api-version", takesValue: true),
+    OptionSpec(name: "ca-file", takesValue: true),
+    OptionSpec(name: "codebase", takesValue: true),
+    OptionSpec(name: "store", takesValue: true),
+    OptionSpec(name: "help", takesValue: false),
+  ]
+
+  static let help = """
+    Usage: cwm-profile add NAME --server HOST --company ID --client-id ID
+                           --public-key KEY [options]
+
+    Saves a connection profile and stores its private key. The private key
+    is never taken from an argument: it is asked for without echo when
+    standard input is a terminal, and otherwise read from standard input.
+
+    Options:
+      --server HOST         Manage server: host, host:port or a URL
+      --company ID          company identifier used at login
+      --client-id ID        the integration's client ID
+      --public-key KEY      public half of the API key
+      --api-version V       pin an API version such as 2025.1 (default: the
+                            server's, detected at connect)
+      --ca-file PATH        PEM file of certificate authorities to trust
+      --codebase NAME       use this codebase instead of looking it up
+      --store auto|keyring|file
+                            where the private key goes (default: auto, or
+                            $CWM_PROFILE_STORE); auto uses the keyring when
+                            a Secret Service answers, else the encrypted file
+    """
+
+  static func run(_ words: [String], _ context: Context) throws -> ExitCode {
+    let arguments = try ParsedArguments(words, specs: specs, command: "add")
+    if arguments.has("help") {
+      Console.out(help + "\n")
+      return .success
+    }
+    let name = try arguments.onePositional("profile name", command: "add")
+    func required(_ option: String) throws -> String {
+      guard let value = arguments.value(option) else {
+        throw UsageError(message: "missing --\(option)", command: "add")
+      }
+      return value
+    }
+    let preferenceText =
+      arguments.value("store") ?? context.environment["CWM_PROFILE_STORE"] ?? "auto"
+    guard let preference = StorePreference(rawValue: preferenceText) else {
+      throw UsageError(
+        message: "--store must be auto, keyring or file, not '\(preferenceText)'", command: "add")
+    }
+    var profile = Profile(
+      name: name, server: try required("server"), company: try required("company"),
+      clientId: try required("client-id"), publicKey: try required("public-key"),
+      apiVersion: arguments.value("api-version"), caFile: arguments.value("ca-file"),
+      codebase: arguments.value("codebase"), store: .file)
+    profile = try profile.validated()
+
+    let manager = try context.manager()
+    if (try? manager.profiles.profile(named: name)) != nil {
+      throw ProfileError.alreadyExists(name: name)
+    }
+    let choice = try manager.stores.choose(preference)
+    if let notice = choice.notice { Console.error("cwm-profile: \(notice)\n") }
+    profile.store = choice.kind
+
+    guard let secret = SecretInput.read(prompt: "Private key for \(name): "), !secret.isEmpty
+    else {
+      throw CommandFailure(message: "no private key was given", code: .invalidValue)
+    }
+    try manager.add(profile, secret: secret)
+    Console.error(
+      "cwm-profile: added profile '\(name)'; its private key is in the "
+        + "\(describe(choice.kind, context)).\n")
+    return .success
+  }
+
+  static func describe(_ kind: StoreKind, _ context: Context) -> String {
+    switch kind {
+    case .keyring: return "keyring"
+    case .file: return "encrypted file \(context.paths.secretsFile)"
+    case .memory: return "memory store"
+    }
+  }
+}

@@ -1,0 +1,95 @@
+/// A command-line mistake: unknown option, missing value, missing argument.
+struct UsageError: Error {
+  var message: String
+  /// The command whose help the user should read.
+  var command: String?
+}
+
+/// One option a command accepts.
+struct OptionSpec {
+  var name: String
+  /// Whether it takes a value (`--server HOST`) or is a flag (`--force`).
+  var takesValue: Bool
+}
+
+/// The words of a command line, sorted into options and positionals.
+struct ParsedArguments {
+  var positionals: [String] = []
+  var values: [String: String] = [:]
+  var flags: Set<String> = []
+
+  func value(_ name: String) -> String? { values[name] }
+  func has(_ name: String) -> Bool { flags.contains(name) }
+
+  /// Parses `words` against `specs`. Accepts `--name value`, `--name=value`
+  /// and `--` to end options; an option given twice is an error, so a
+  /// script never silently uses the wrong one.
+  init(_ words: [String], specs: [OptionSpec], command: String) throws(UsageError) {
+    var index = 0
+    var optionsEnded = false
+    while index < words.count {
+      let word = words[index]
+      index += 1
+      if optionsEnded || !word.hasPrefix("-") || word == "-" {
+        positionals.append(word)
+        continue
+      }
+      if word == "--" {
+        optionsEnded = true
+        continue
+      }
+      if word == "-h" {
+        flags.insert("help")
+        continue
+      }
+      guard word.hasPrefix("--") else {
+        throw UsageError(message: "unknown option '\(word)'", command: command)
+      }
+      var name = String(word.dropFirst(2))
+      var inlineValue: String?
+      if let equals = name.firstIndex(of: "=") {
+        inlineValue = String(name[name.index(after: equals)...])
+        name = String(name[..<equals])
+      }
+      guard let spec = specs.first(where: { $0.name == name }) else {
+        throw UsageError(message: "unknown option '--\(name)'", command: command)
+      }
+      guard values[name] == nil, !flags.contains(name) else {
+        throw UsageError(message: "option '--\(name)' given twice", command: command)
+      }
+      if spec.takesValue {
+        if let inlineValue {
+          values[name] = inlineValue
+        } else {
+          guard index < words.count else {
+            throw UsageError(message: "option '--\(name)' needs a value", command: command)
+          }
+          values[name] = words[index]
+          index += 1
+        }
+      } else {
+        guard inlineValue == nil else {
+          throw UsageError(message: "option '--\(name)' takes no value", command: command)
+        }
+        flags.insert(name)
+      }
+    }
+  }
+
+  /// The single positional argument, usually a profile name.
+  func onePositional(_ what: String, command: String) throws(UsageError) -> String {
+    guard let first = positionals.first else {
+      throw UsageError(message: "missing \(what)", command: command)
+    }
+    guard positionals.count == 1 else {
+      throw UsageError(message: "unexpected argument '\(positionals[1])'", command: command)
+    }
+    return first
+  }
+
+  func noPositionals(command: String) throws(UsageError) {
+    if let first = positionals.first {
+      throw UsageError(message: "unexpected argument '\(first)'", command: command)
+    }
+  }
+}
