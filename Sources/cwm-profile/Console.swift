@@ -14,7 +14,9 @@ enum Console {
     var bytes = Array(text.utf8)
     var offset = 0
     while offset < bytes.count {
-      let n = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+      let n = bytes.withUnsafeMutableBytes {
+        write(fd, $0.baseAddress! + offset, $0.count - offset)
+      }
       if n <= 0 {
         if n < 0 && errno == EINTR { continue }
         return

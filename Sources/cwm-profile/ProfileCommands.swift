@@ -33,13 +33,16 @@ enum ListCommand {
       Console.error("cwm-profile: no profiles yet; add one with 'cwm-profile add'\n")
       return .success
     }
-    let rows = [["NAME", "METHOD", "COMPANY", "SERVER", "STORE"]] + profiles.map {
-      [$0.name, $0.method.rawValue, $0.company, $0.server, $0.store.rawValue]
-    }
+    let rows =
+      [["NAME", "METHOD", "COMPANY", "SERVER", "STORE"]]
+      + profiles.map {
+        [$0.name, $0.method.rawValue, $0.company, $0.server, $0.store.rawValue]
+      }
     let widths = (0..<5).map { column in rows.map { $0[column].count }.max() ?? 0 }
     for row in rows {
       let padded = row.enumerated().map { index, cell in
-        index == row.count - 1 ? cell : cell.padding(toLength: widths[index] + 2, withPad: " ", startingAt: 0)
+        index == row.count - 1
+          ? cell : cell.padding(toLength: widths[index] + 2, withPad: " ", startingAt: 0)
       }
       Console.out(padded.joined() + "\n")
     }
@@ -76,7 +79,8 @@ enum ShowCommand {
       Console.out(json(pairs))
     } else {
       for (key, value) in pairs {
-        Console.out("\(key + ":")".padding(toLength: 14, withPad: " ", startingAt: 0) + value + "\n")
+        Console.out(
+          "\(key + ":")".padding(toLength: 14, withPad: " ", startingAt: 0) + value + "\n")
       }
     }
     return .success

@@ -99,7 +99,8 @@ func report(_ error: Error, command: String) {
   switch error {
   case let usage as UsageError:
     Console.error(
-      "cwm-profile: \(usage.message)\nRun 'cwm-profile \(usage.command ?? command) --help' for usage.\n")
+      "cwm-profile: \(usage.message)\nRun 'cwm-profile \(usage.command ?? command) --help' for usage.\n"
+    )
   case let failure as CommandFailure:
     Console.error("cwm-profile: \(failure.message)\n")
   case let error as CustomStringConvertible:

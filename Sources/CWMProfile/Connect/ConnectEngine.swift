@@ -84,7 +84,8 @@ public struct ConnectEngine: Sendable {
     let system = try systemInfo(baseURL: baseURL, headers: probeHeaders, transport: transport)
     guard let version = pinned ?? system.version else {
       throw .unexpectedResponse(
-        url: baseURL + "/system/info", reason: "no version in the answer; pin one with --api-version")
+        url: baseURL + "/system/info",
+        reason: "no version in the answer; pin one with --api-version")
     }
     logger.debug("connected \(profile.name): codebase \(codebase), API version \(version)")
     return Connection(
@@ -160,7 +161,8 @@ public struct ConnectEngine: Sendable {
     }
     let serverVersion = object["version"] as? String
     let detected =
-      serverVersion.flatMap(APIVersion.init) ?? response.header("api-current-version").flatMap(
+      serverVersion.flatMap(APIVersion.init)
+      ?? response.header("api-current-version").flatMap(
         APIVersion.init)
     return SystemInfo(version: detected, serverVersion: serverVersion)
   }

@@ -136,7 +136,8 @@ public struct APIVersion: Hashable, Sendable, CustomStringConvertible {
     if rest.first == "v" || rest.first == "V" { rest = rest.dropFirst() }
     let parts = rest.split(separator: ".", omittingEmptySubsequences: false)
     guard parts.count >= 2, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) }),
-      let major = Int(parts[0]), let minor = Int(parts[1]), parts.dropFirst(2).allSatisfy({
+      let major = Int(parts[0]), let minor = Int(parts[1]),
+      parts.dropFirst(2).allSatisfy({
         Int($0) != nil
       }), major >= 0, minor >= 0
     else { return nil }
@@ -157,7 +158,9 @@ enum Codebase {
     while trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
     guard !trimmed.isEmpty, trimmed.count <= 64,
       trimmed.unicodeScalars.allSatisfy({
-        $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_.-".unicodeScalars.contains($0))
+        $0.isASCII
+          && ($0.properties.isAlphabetic || ("0"..."9").contains($0)
+            || "_.-".unicodeScalars.contains($0))
       }), trimmed != ".", trimmed != ".."
     else { return nil }
     return String(trimmed)

@@ -137,7 +137,8 @@ public enum ProfileName {
     guard allowed, let first = name.unicodeScalars.first, !"._-".unicodeScalars.contains(first)
     else {
       throw .invalidName(
-        name: name, reason: "use letters, digits, '.', '_' and '-', starting with a letter or digit")
+        name: name, reason: "use letters, digits, '.', '_' and '-', starting with a letter or digit"
+      )
     }
   }
 }

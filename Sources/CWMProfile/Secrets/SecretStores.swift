@@ -57,7 +57,8 @@ public final class SecretStores: @unchecked Sendable {
       case .unavailable(.noSessionBus), .unavailable(.noSecretService):
         return Choice(
           kind: .file,
-          notice: "no Secret Service on the session bus; using the encrypted file \(paths.secretsFile)")
+          notice:
+            "no Secret Service on the session bus; using the encrypted file \(paths.secretsFile)")
       case .unavailable(let error): throw error
       }
     }

@@ -105,7 +105,9 @@ enum AtomicFile {
   static func removeStrayTemporaries(beside path: String) {
     let directory = (path as NSString).deletingLastPathComponent
     let prefix = (path as NSString).lastPathComponent + ".tmp-"
-    guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
+      return
+    }
     for name in names where name.hasPrefix(prefix) {
       // Only files whose writer is gone: the PID is the part after the prefix.
       let pidText = name.dropFirst(prefix.count).prefix { $0 != "-" }
