@@ -35,11 +35,28 @@ struct Context {
     return strength
   }
 
+  /// Seconds a whole HTTP exchange may take (`CWM_PROFILE_HTTP_TIMEOUT`).
+  func httpTimeout() throws(UsageError) -> Double {
+    guard let text = environment["CWM_PROFILE_HTTP_TIMEOUT"] else { return 60 }
+    guard let seconds = Double(text), seconds > 0, seconds <= 3600 else {
+      throw UsageError(message: "CWM_PROFILE_HTTP_TIMEOUT must be a number of seconds (0-3600]")
+    }
+    return seconds
+  }
+
   func manager() throws(UsageError) -> ProfileManager {
+    let total = try httpTimeout()
+    let logger = self.logger
     let stores = SecretStores(
       paths: paths, passphrase: EnvironmentOrTerminalPassphrase(), strength: try strength(),
       keyringTimeout: try keyringTimeout(), logger: logger)
     return ProfileManager(
-      profiles: ProfileStore(paths: paths), stores: stores, engine: ConnectEngine(logger: logger))
+      profiles: ProfileStore(paths: paths), stores: stores,
+      engine: ConnectEngine(logger: logger) { profile in
+        CurlTransport(
+          options: HTTPOptions(
+            caFile: profile.caFile, connectTimeout: min(10, total), totalTimeout: total),
+          logger: logger)
+      })
   }
 }

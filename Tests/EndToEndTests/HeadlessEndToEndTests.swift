@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The built command against the stand-in server over real TLS, with no
 /// session bus at all: secrets go to the encrypted file, given on pipes.
@@ -59,7 +59,8 @@ import TestSupport
     #expect(requests.map(\.path) == ["/login/companyinfo/acme", "/v2025_1/apis/3.0/system/info"])
     #expect(requests[0].header("Authorization") == nil)
     let probe = requests[1]
-    #expect(probe.header("Authorization") == "Basic " + Data("acme+PUB:PRIV".utf8).base64EncodedString())
+    #expect(
+      probe.header("Authorization") == "Basic " + Data("acme+PUB:PRIV".utf8).base64EncodedString())
     #expect(probe.header("clientId") == StandInConfig().clientId)
     #expect(probe.header("Accept") == "application/vnd.connectwise.com+json")
     #expect(probe.header("Cache-Control") == "no-cache")
@@ -162,7 +163,8 @@ import TestSupport
     try cli.add("unknown", server: server, company: "nosuchco", extra: Self.passphrase)
     try cli.add("html", server: server, company: "htmlco", extra: Self.passphrase)
     try cli.add("badkey", server: server, privateKey: "WRONG-SECRET-123", extra: Self.passphrase)
-    try cli.add("forbidden", server: server, publicKey: "RO", privateKey: "RO-PRIV", extra: Self.passphrase)
+    try cli.add(
+      "forbidden", server: server, publicKey: "RO", privateKey: "RO-PRIV", extra: Self.passphrase)
     try cli.add("badclient", server: server, clientId: "wrong-client", extra: Self.passphrase)
 
     let cases: [(String, Int32, String)] = [
@@ -204,14 +206,21 @@ import TestSupport
 
   @Test func badInputIsRefusedWithUsageCodes() throws {
     let cli = try CLIHarness()
-    let full = ["--server", "h.example.com", "--company", "c", "--client-id", "i", "--public-key", "p"]
+    let full = [
+      "--server", "h.example.com", "--company", "c", "--client-id", "i", "--public-key", "p",
+    ]
 
     let cases: [([String], Int32)] = [
       (["frobnicate"], 2), (["add"], 2), (["add", "x", "--server"], 2),
       (["add", "x", "--company", "c"], 2), (["add", "x", "--bogus", "1"], 2),
       (["add", "x", "--private-key", "SECRET"] + full, 2),
-      (["add", "bad/name"] + full, 5), (["add", "x", "--server", "a b", "--company", "c",
-        "--client-id", "i", "--public-key", "p"], 5),
+      (["add", "bad/name"] + full, 5),
+      (
+        [
+          "add", "x", "--server", "a b", "--company", "c",
+          "--client-id", "i", "--public-key", "p",
+        ], 5
+      ),
       (["add", "x", "--store", "cloud"] + full, 2), (["connect"], 2),
       (["connect", "nope"], 3), (["show", "nope"], 3), (["remove", "nope"], 3),
       (["connect", "x", "--format", "xml"], 2), (["--bogus"], 2),
