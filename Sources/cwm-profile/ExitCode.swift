@@ -34,6 +34,9 @@ enum ExitCode: Int32 {
   case forbidden = 33
   case apiNotFound = 34
   case apiError = 35
+  case unknownMember = 36
+  case impersonationDenied = 37
+  case loginRefused = 38
 
   case couldNotResolve = 40
   case connectionRefused = 41
@@ -96,6 +99,9 @@ enum ExitCode: Int32 {
     case .secretMissing: return .secretMissing
     case .store(let error): return of(error)
     case .invalidProfile: return .invalidValue
+    case .unknownMember: return .unknownMember
+    case .impersonationDenied: return .impersonationDenied
+    case .loginRefused: return .loginRefused
     }
   }
 

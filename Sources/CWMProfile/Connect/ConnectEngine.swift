@@ -9,7 +9,7 @@ public struct ConnectEngine: Sendable {
   public static let apiPath = "apis/3.0"
 
   private let transportFactory: @Sendable (Profile) -> HTTPTransport
-  private let logger: Logger
+  let logger: Logger
 
   /// - Parameter transport: makes the transport for a profile (its CA file
   ///   matters); the default uses libcurl.
@@ -38,23 +38,29 @@ public struct ConnectEngine: Sendable {
   public func connect(
     _ profile: Profile, secrets: SecretStore, options: Options = Options()
   ) throws(ConnectError) -> Connection {
-    guard profile.method == .apiKey else {
-      throw .invalidProfile(
-        reason: "the \(profile.method.rawValue) method is not supported by this version")
-    }
-    let server: ServerAddress
+    let secret: SecretBytes?
     do {
-      server = try ServerAddress(parsing: profile.server)
+      secret = try secrets.read(profile.primarySecret)
+    } catch let error as SecretStoreError {
+      throw .store(error)
     } catch {
-      throw .invalidProfile(reason: error.description)
+      throw .store(.keyringFailed(detail: "\(error)"))
     }
-    var pinned: APIVersion?
-    if let text = options.apiVersion ?? profile.apiVersion {
-      guard let version = APIVersion(text) else {
-        throw .invalidProfile(reason: "'\(printable(text))' is not an API version such as 2025.1")
-      }
-      pinned = version
+    guard let secret else {
+      throw .secretMissing(
+        profile: profile.name, kind: profile.primarySecret.kind, store: secrets.kind)
     }
+    return try connect(profile, secret: secret, options: options)
+  }
+
+  /// Connects `profile` with its primary secret (the private key, or the
+  /// password for cookie login): company info, then the method's own
+  /// authentication, then `system/info`.
+  public func connect(
+    _ profile: Profile, secret: SecretBytes, options: Options = Options()
+  ) throws(ConnectError) -> Connection {
+    let server = try Self.server(profile)
+    let pinned = try Self.pinnedVersion(profile, options)
     let transport = transportFactory(profile)
     let info = try companyInfo(company: profile.company, server: server, transport: transport)
     guard let codebase = Codebase.normalise(profile.codebase ?? info.codebase) else {
@@ -65,35 +71,96 @@ public struct ConnectEngine: Sendable {
     let apiHost = self.apiHost(server: server, siteURL: info.siteURL)
     let baseURL = "\(apiHost.origin)/\(codebase)/\(Self.apiPath)"
 
-    let privateKey: SecretBytes?
-    do {
-      privateKey = try secrets.read(profile.primarySecret)
-    } catch let error as SecretStoreError {
-      throw .store(error)
-    } catch {
-      throw .store(.keyringFailed(detail: "\(error)"))
+    var connection = Connection(
+      profile: profile.name, server: server.description, company: profile.company,
+      codebase: codebase, baseURL: baseURL, method: profile.method, apiVersion: "",
+      headers: [], isCloud: info.isCloud)
+    switch profile.method {
+    case .apiKey:
+      connection.headers = Self.credentialHeaders(
+        authorization: ManageHeaders.basicAuthorization(
+          company: profile.company, publicKey: profile.publicKey ?? "", privateKey: secret),
+        profile: profile, version: pinned)
+    case .impersonation:
+      let token = try requestToken(profile, secret: secret, baseURL: baseURL, transport: transport)
+      connection.headers = Self.credentialHeaders(
+        authorization: token.authorization, profile: profile, version: pinned)
+      connection.expiration = token.expiration
+    case .cookie:
+      let hash = try login(
+        profile, password: secret, origin: server.origin, codebase: codebase, transport: transport)
+      connection.headers = Self.credentialHeaders(
+        authorization: nil, profile: profile, version: pinned)
+      connection.cookies = [
+        HTTPHeader("companyName", profile.company), HTTPHeader("memberHash", hash),
+        HTTPHeader("MemberID", profile.username ?? ""), HTTPHeader("MemberContext", "web"),
+      ]
     }
-    guard let privateKey else {
-      throw .secretMissing(profile: profile.name, kind: .privateKey, store: secrets.kind)
-    }
-    let authorization = ManageHeaders.basicAuthorization(
-      company: profile.company, publicKey: profile.publicKey ?? "", privateKey: privateKey)
 
-    let probeHeaders = ManageHeaders.apiKey(
-      authorization: authorization, clientId: profile.clientId, version: pinned)
-    let system = try systemInfo(baseURL: baseURL, headers: probeHeaders, transport: transport)
+    let system = try systemInfo(
+      baseURL: baseURL, headers: connection.requestHeaders, transport: transport)
     guard let version = pinned ?? system.version else {
       throw .unexpectedResponse(
         url: baseURL + "/system/info",
         reason: "no version in the answer; pin one with --api-version")
     }
-    logger.debug("connected \(profile.name): codebase \(codebase), API version \(version)")
-    return Connection(
-      profile: profile.name, server: server.description, company: profile.company,
-      codebase: codebase, baseURL: baseURL, method: .apiKey, apiVersion: version.description,
-      headers: ManageHeaders.apiKey(
-        authorization: authorization, clientId: profile.clientId, version: version),
-      serverVersion: system.serverVersion)
+    connection.apiVersion = version.description
+    connection.serverVersion = system.serverVersion
+    connection.headers = connection.headers.map {
+      $0.name == "Accept" ? HTTPHeader("Accept", ManageHeaders.accept(version: version)) : $0
+    }
+    logger.debug(
+      "connected \(profile.name) (\(profile.method.rawValue)): codebase \(codebase), "
+        + "API version \(version)")
+    return connection
+  }
+
+  /// A fresh impersonation token for a connection whose codebase is
+  /// already known, without company info or validation.
+  public func refreshToken(
+    _ connection: Connection, profile: Profile, secret: SecretBytes
+  ) throws(ConnectError) -> Connection {
+    let token = try requestToken(
+      profile, secret: secret, baseURL: connection.baseURL, transport: transportFactory(profile))
+    var refreshed = connection
+    refreshed.headers = connection.headers.map {
+      $0.name == "Authorization" ? HTTPHeader("Authorization", token.authorization) : $0
+    }
+    refreshed.expiration = token.expiration
+    return refreshed
+  }
+
+  /// The transport for `profile`, with its CA file; for callers that make
+  /// API requests with a connection.
+  public func transport(for profile: Profile) -> HTTPTransport {
+    transportFactory(profile)
+  }
+
+  static func server(_ profile: Profile) throws(ConnectError) -> ServerAddress {
+    do {
+      return try ServerAddress(parsing: profile.server)
+    } catch {
+      throw .invalidProfile(reason: error.description)
+    }
+  }
+
+  static func pinnedVersion(_ profile: Profile, _ options: Options) throws(ConnectError)
+    -> APIVersion?
+  {
+    guard let text = options.apiVersion ?? profile.apiVersion else { return nil }
+    guard let version = APIVersion(text) else {
+      throw .invalidProfile(reason: "'\(printable(text))' is not an API version such as 2025.1")
+    }
+    return version
+  }
+
+  /// The headers of every call; `Authorization` is left out for cookie login.
+  static func credentialHeaders(authorization: String?, profile: Profile, version: APIVersion?)
+    -> [HTTPHeader]
+  {
+    let headers = ManageHeaders.apiKey(
+      authorization: authorization ?? "", clientId: profile.clientId, version: version)
+    return authorization == nil ? headers.filter { $0.name != "Authorization" } : headers
   }
 
   /// The host API calls go to: company info's `SiteUrl` when it is one of
@@ -167,7 +234,7 @@ public struct ConnectEngine: Sendable {
     return SystemInfo(version: detected, serverVersion: serverVersion)
   }
 
-  private func send(_ request: HTTPRequest, transport: HTTPTransport) throws(ConnectError)
+  func send(_ request: HTTPRequest, transport: HTTPTransport) throws(ConnectError)
     -> HTTPResponse
   {
     do {

@@ -21,6 +21,12 @@ public enum ConnectError: Error, Equatable, Sendable {
   case store(SecretStoreError)
   /// The profile itself is unusable.
   case invalidProfile(reason: String)
+  /// The server knows no member by the identifier to impersonate.
+  case unknownMember(member: String)
+  /// The API key may not impersonate (403 on the token request).
+  case impersonationDenied(code: String?, message: String?)
+  /// Cookie login answered `Success: false`.
+  case loginRefused(username: String)
 }
 
 extension ConnectError: CustomStringConvertible {
@@ -51,6 +57,14 @@ extension ConnectError: CustomStringConvertible {
         + "remove and add the profile again"
     case .store(let error): return error.description
     case .invalidProfile(let reason): return "unusable profile: \(reason)"
+    case .unknownMember(let member):
+      return "the server knows no member '\(printable(member))' to impersonate"
+    case .impersonationDenied(let code, let message):
+      return "this API key may not impersonate members (403\(Self.detail(code, message)))"
+    case .loginRefused(let username):
+      return
+        "login refused for '\(printable(username))': wrong user name or password, or the member "
+        + "uses multi-factor authentication, which cookie login cannot pass; use an API key"
     }
   }
 

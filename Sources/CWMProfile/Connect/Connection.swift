@@ -21,12 +21,17 @@ public struct Connection: Sendable, Equatable {
   public var expiration: Date?
   /// The server's own version string from `system/info`.
   public var serverVersion: String?
+  /// Whether company info called the server a cloud site.
+  public var isCloud: Bool?
+  /// Whether this connection came from the cache rather than the server.
+  public var fromCache: Bool = false
 
   public init(
     profile: String, server: String, company: String, codebase: String, baseURL: String,
     method: AuthMethod, apiVersion: String, headers: [HTTPHeader], cookies: [HTTPHeader] = [],
-    expiration: Date? = nil, serverVersion: String? = nil
+    expiration: Date? = nil, serverVersion: String? = nil, isCloud: Bool? = nil
   ) {
+    self.isCloud = isCloud
     self.profile = profile
     self.server = server
     self.company = company
