@@ -7,6 +7,8 @@ enum AddCommand {
     OptionSpec(name: "company", takesValue: true),
     OptionSpec(name: "client-id", takesValue: true),
     OptionSpec(name: "public-key", takesValue: true),
+    OptionSpec(name: "member-id", takesValue: true),
+    OptionSpec(name: "username", takesValue: true),
     OptionSpec(name: "api-version", takesValue: true),
     OptionSpec(name: "ca-file", takesValue: true),
     OptionSpec(name: "codebase", takesValue: true),
@@ -16,17 +18,23 @@ enum AddCommand {
 
   static let help = """
     Usage: cwm-profile add NAME --server HOST --company ID --client-id ID
-                           --public-key KEY [options]
+                           --public-key KEY [--member-id MEMBER] [options]
+           cwm-profile add NAME --server HOST --company ID --client-id ID
+                           --username USER [options]
 
-    Saves a connection profile and stores its private key. The private key
-    is never taken from an argument: it is asked for without echo when
-    standard input is a terminal, and otherwise read from standard input.
+    Saves a connection profile and stores its private key (or, with
+    --username, the member's password). The secret is never taken from an
+    argument: it is asked for without echo when standard input is a
+    terminal, and otherwise read from standard input.
 
     Options:
       --server HOST         Manage server: host, host:port or a URL
       --company ID          company identifier used at login
       --client-id ID        the integration's client ID
       --public-key KEY      public half of the API key
+      --member-id MEMBER    act as this member through impersonation tokens
+      --username USER       log in as this member with a password (legacy
+                            cookie login; not possible for MFA members)
       --api-version V       pin an API version such as 2025.1 (default: the
                             server's, detected at connect)
       --ca-file PATH        PEM file of certificate authorities to trust
@@ -56,9 +64,17 @@ enum AddCommand {
       throw UsageError(
         message: "--store must be auto, keyring or file, not '\(preferenceText)'", command: "add")
     }
+    let username = arguments.value("username")
+    if username != nil {
+      for option in ["public-key", "member-id"] where arguments.value(option) != nil {
+        throw UsageError(message: "--username cannot be combined with --\(option)", command: "add")
+      }
+    }
     var profile = Profile(
       name: name, server: try required("server"), company: try required("company"),
-      clientId: try required("client-id"), publicKey: try required("public-key"),
+      clientId: try required("client-id"),
+      publicKey: username == nil ? try required("public-key") : nil,
+      memberId: arguments.value("member-id"), username: username,
       apiVersion: arguments.value("api-version"), caFile: arguments.value("ca-file"),
       codebase: arguments.value("codebase"), store: .file)
     profile = try profile.validated()
@@ -71,13 +87,14 @@ enum AddCommand {
     if let notice = choice.notice { Console.error("cwm-profile: \(notice)\n") }
     profile.store = choice.kind
 
-    guard let secret = SecretInput.read(prompt: "Private key for \(name): "), !secret.isEmpty
-    else {
-      throw CommandFailure(message: "no private key was given", code: .invalidValue)
+    let what = username == nil ? "private key" : "password"
+    let prompt = username.map { "Password for \($0) (\(name)): " } ?? "Private key for \(name): "
+    guard let secret = SecretInput.read(prompt: prompt), !secret.isEmpty else {
+      throw CommandFailure(message: "no \(what) was given", code: .invalidValue)
     }
     try manager.add(profile, secret: secret)
     Console.error(
-      "cwm-profile: added profile '\(name)'; its private key is in the "
+      "cwm-profile: added profile '\(name)'; its \(what) is in the "
         + "\(describe(choice.kind, context)).\n")
     return .success
   }

@@ -6,16 +6,20 @@ enum ConnectCommand {
   static let specs = [
     OptionSpec(name: "format", takesValue: true),
     OptionSpec(name: "api-version", takesValue: true),
+    OptionSpec(name: "force", takesValue: false),
     OptionSpec(name: "help", takesValue: false),
   ]
 
   static let help = """
     Usage: cwm-profile connect NAME [--format summary|json|env|header]
-                                    [--api-version V]
+                                    [--api-version V] [--force]
 
-    Looks up the company's codebase, authenticates with the profile's keys
-    and checks the result with GET system/info. When the profile pins no
-    API version, the server's major.minor version is used.
+    Looks up the company's codebase, authenticates with the profile's
+    method (API key, impersonation token or cookie login) and checks the
+    result with GET system/info. When the profile pins no API version, the
+    server's major.minor version is used. The connection is cached: later
+    calls make no request while it is valid (an impersonation token is
+    renewed shortly before it expires).
 
     Options:
       --format summary  a readable summary without secrets (default)
@@ -23,6 +27,7 @@ enum ConnectCommand {
       --format env      shell export lines, credentials included
       --format header   HTTP header lines, credentials included
       --api-version V   use version V for this call only
+      --force           ignore the cache and connect afresh
     """
 
   enum Format: String { case summary, json, env, header }
@@ -45,7 +50,8 @@ enum ConnectCommand {
         message: "--api-version expects a version such as 2025.1", command: "connect")
     }
     let connection = try context.manager().connect(
-      named: name, options: .init(apiVersion: arguments.value("api-version")))
+      named: name, options: .init(apiVersion: arguments.value("api-version")),
+      force: arguments.has("force"))
     Console.out(render(connection, as: format))
     return .success
   }
@@ -70,6 +76,7 @@ enum ConnectCommand {
       "  API version:  \(connection.apiVersion)",
     ]
     if let version = connection.serverVersion { lines.append("  server runs:  \(version)") }
+    if connection.fromCache { lines.append("  from cache:   yes (--force to reconnect)") }
     if let expiration = connection.expiration {
       lines.append("  expires:      \(iso8601(expiration))")
     }

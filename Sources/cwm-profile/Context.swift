@@ -16,13 +16,21 @@ struct Context {
     self.paths = Paths(environment: environment)
   }
 
-  /// Seconds a Secret Service call may take (`CWM_PROFILE_KEYRING_TIMEOUT`).
-  func keyringTimeout() throws(UsageError) -> Double {
-    guard let text = environment["CWM_PROFILE_KEYRING_TIMEOUT"] else { return 10 }
-    guard let seconds = Double(text), seconds > 0, seconds <= 600 else {
-      throw UsageError(message: "CWM_PROFILE_KEYRING_TIMEOUT must be a number of seconds (0-600]")
+  /// A number from the environment, within `range`, or `fallback` when unset.
+  func number(_ variable: String, _ fallback: Double, _ range: ClosedRange<Double>)
+    throws(UsageError) -> Double
+  {
+    guard let text = environment[variable] else { return fallback }
+    guard let value = Double(text), range.contains(value) else {
+      throw UsageError(
+        message: "\(variable) must be a number from \(format(range.lowerBound)) "
+          + "to \(format(range.upperBound))")
     }
-    return seconds
+    return value
+  }
+
+  private func format(_ value: Double) -> String {
+    value == value.rounded() ? String(Int(value)) : String(value)
   }
 
   /// The work factor for a new encrypted file (`CWM_PROFILE_KDF`).
@@ -35,28 +43,31 @@ struct Context {
     return strength
   }
 
-  /// Seconds a whole HTTP exchange may take (`CWM_PROFILE_HTTP_TIMEOUT`).
-  func httpTimeout() throws(UsageError) -> Double {
-    guard let text = environment["CWM_PROFILE_HTTP_TIMEOUT"] else { return 60 }
-    guard let seconds = Double(text), seconds > 0, seconds <= 3600 else {
-      throw UsageError(message: "CWM_PROFILE_HTTP_TIMEOUT must be a number of seconds (0-3600]")
-    }
-    return seconds
+  /// The retry policy from `CWM_PROFILE_RETRIES` and `CWM_PROFILE_RETRY_DELAY`.
+  func retryPolicy() throws(UsageError) -> RetryPolicy {
+    let retries = try number("CWM_PROFILE_RETRIES", 3, 0...10)
+    let delay = try number("CWM_PROFILE_RETRY_DELAY", 1, 0...60)
+    return RetryPolicy(maxAttempts: Int(retries) + 1, baseDelay: delay)
   }
 
   func manager() throws(UsageError) -> ProfileManager {
-    let total = try httpTimeout()
+    let total = try number("CWM_PROFILE_HTTP_TIMEOUT", 60, 0.1...3600)
+    let policy = try retryPolicy()
     let logger = self.logger
     let stores = SecretStores(
       paths: paths, passphrase: EnvironmentOrTerminalPassphrase(), strength: try strength(),
-      keyringTimeout: try keyringTimeout(), logger: logger)
-    return ProfileManager(
-      profiles: ProfileStore(paths: paths), stores: stores,
-      engine: ConnectEngine(logger: logger) { profile in
+      keyringTimeout: try number("CWM_PROFILE_KEYRING_TIMEOUT", 10, 0.1...600), logger: logger)
+    let engine = ConnectEngine(logger: logger) { profile in
+      RetryingTransport(
         CurlTransport(
           options: HTTPOptions(
             caFile: profile.caFile, connectTimeout: min(10, total), totalTimeout: total),
-          logger: logger)
-      })
+          logger: logger),
+        policy: policy, logger: logger)
+    }
+    return ProfileManager(
+      profiles: ProfileStore(paths: paths), stores: stores, engine: engine,
+      cache: ConnectionCache(
+        paths: paths, lifetime: try number("CWM_PROFILE_CACHE_TTL", 3600, 0...86400 * 30)))
   }
 }

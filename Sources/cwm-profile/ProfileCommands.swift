@@ -144,3 +144,27 @@ enum RemoveCommand {
     return .success
   }
 }
+
+/// `cwm-profile disconnect NAME`: forgets the cached connection.
+enum DisconnectCommand {
+  static let specs = [OptionSpec(name: "help", takesValue: false)]
+
+  static let help = """
+    Usage: cwm-profile disconnect NAME
+
+    Forgets the profile's cached connection (and any impersonation token
+    or login session in its store). The next connect starts afresh.
+    """
+
+  static func run(_ words: [String], _ context: Context) throws -> ExitCode {
+    let arguments = try ParsedArguments(words, specs: specs, command: "disconnect")
+    if arguments.has("help") {
+      Console.out(help + "\n")
+      return .success
+    }
+    let name = try arguments.onePositional("profile name", command: "disconnect")
+    try context.manager().disconnect(named: name)
+    Console.error("cwm-profile: forgot the cached connection of '\(name)'\n")
+    return .success
+  }
+}

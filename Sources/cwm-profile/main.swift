@@ -20,6 +20,7 @@ let overview = """
     list              list the profiles
     show NAME         show a profile's settings (never secrets)
     remove NAME       delete a profile and its secrets
+    disconnect NAME   forget a profile's cached connection
     help [COMMAND]    show help for a command
 
   Options:
@@ -47,6 +48,7 @@ let commands: [String: (run: Command, help: String)] = [
   "list": (ListCommand.run, ListCommand.help),
   "show": (ShowCommand.run, ShowCommand.help),
   "remove": (RemoveCommand.run, RemoveCommand.help),
+  "disconnect": (DisconnectCommand.run, DisconnectCommand.help),
 ]
 
 /// Runs one command line and returns the exit code; every error becomes

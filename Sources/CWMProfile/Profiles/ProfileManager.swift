@@ -4,11 +4,15 @@ public final class ProfileManager: @unchecked Sendable {
   public let profiles: ProfileStore
   public let stores: SecretStores
   public let engine: ConnectEngine
+  public let cache: ConnectionCache
 
-  public init(profiles: ProfileStore, stores: SecretStores, engine: ConnectEngine) {
+  public init(
+    profiles: ProfileStore, stores: SecretStores, engine: ConnectEngine, cache: ConnectionCache
+  ) {
     self.profiles = profiles
     self.stores = stores
     self.engine = engine
+    self.cache = cache
   }
 
   /// Saves `profile` and its primary secret. The secret is written first,
@@ -20,6 +24,7 @@ public final class ProfileManager: @unchecked Sendable {
       throw ProfileError.invalidValue(field: "secret", reason: "it is empty")
     }
     let store = stores.store(profile.store)
+    try? cache.forget(profile.name, store: nil)
     var wrote = false
     do {
       try profiles.add(profile) {
@@ -41,14 +46,44 @@ public final class ProfileManager: @unchecked Sendable {
       for kind in SecretKind.allCases {
         try store.delete(SecretKey(profile: profile.name, kind: kind))
       }
+      try cache.forget(profile.name, store: nil)
     }
   }
 
-  /// Connects the profile named `name`.
-  public func connect(named name: String, options: ConnectEngine.Options = .init()) throws
-    -> Connection
-  {
+  /// Connects the profile named `name`, from the cache when a matching
+  /// connection is there and `force` is not set. A fresh connection is
+  /// cached only once it has been validated; a failed one leaves nothing
+  /// cached.
+  public func connect(
+    named name: String, options: ConnectEngine.Options = .init(), force: Bool = false
+  ) throws -> Connection {
     let profile = try profiles.profile(named: name)
-    return try engine.connect(profile, secrets: stores.store(profile.store), options: options)
+    let store = stores.store(profile.store)
+    guard let secret = try store.read(profile.primarySecret) else {
+      throw ConnectError.secretMissing(
+        profile: profile.name, kind: profile.primarySecret.kind, store: store.kind)
+    }
+    if !force,
+      let cached = try cache.load(profile, options: options, secret: secret, store: store)
+    {
+      guard cache.needsNewToken(cached) else { return cached }
+      let refreshed = try engine.refreshToken(cached, profile: profile, secret: secret)
+      try cache.save(refreshed, profile: profile, options: options, secret: secret, store: store)
+      return refreshed
+    }
+    do {
+      let connection = try engine.connect(profile, secret: secret, options: options)
+      try cache.save(connection, profile: profile, options: options, secret: secret, store: store)
+      return connection
+    } catch {
+      try? cache.forget(profile.name, store: store)
+      throw error
+    }
+  }
+
+  /// Forgets the cached connection of `name`.
+  public func disconnect(named name: String) throws {
+    let profile = try profiles.profile(named: name)
+    try cache.forget(profile.name, store: stores.store(profile.store))
   }
 }

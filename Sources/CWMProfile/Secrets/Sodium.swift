@@ -155,3 +155,18 @@ extension Sodium {
     ops: UInt64(crypto_pwhash_OPSLIMIT_SENSITIVE), mem: UInt64(crypto_pwhash_MEMLIMIT_SENSITIVE)
   )
 }
+
+extension Sodium {
+  /// `crypto_generichash` (BLAKE2b, unkeyed) over bytes that must not be copied.
+  static func blake2b(raw message: UnsafeRawBufferPointer, length: Int) -> [UInt8] {
+    precondition(ready)
+    var output = [UInt8](repeating: 0, count: length)
+    let rc = output.withUnsafeMutableBytes { out in
+      crypto_generichash(
+        out.baseAddress!.assumingMemoryBound(to: UInt8.self), length,
+        message.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(message.count), nil, 0)
+    }
+    precondition(rc == 0)
+    return output
+  }
+}
