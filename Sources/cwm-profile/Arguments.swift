@@ -10,15 +10,23 @@ struct OptionSpec {
   var name: String
   /// Whether it takes a value (`--server HOST`) or is a flag (`--force`).
   var takesValue: Bool
+  /// Whether it may be given more than once (`--query K=V --query K=V`).
+  var repeatable = false
 }
 
 /// The words of a command line, sorted into options and positionals.
 struct ParsedArguments {
   var positionals: [String] = []
   var values: [String: String] = [:]
+  var repeated: [String: [String]] = [:]
   var flags: Set<String> = []
+  /// Whether `--` ended the options; the words after it are positionals.
+  var sawTerminator = false
+  /// How many positionals came before `--`.
+  var positionalsBeforeTerminator = 0
 
   func value(_ name: String) -> String? { values[name] }
+  func all(_ name: String) -> [String] { repeated[name] ?? [] }
   func has(_ name: String) -> Bool { flags.contains(name) }
 
   /// Parses `words` against `specs`. Accepts `--name value`, `--name=value`
@@ -36,6 +44,8 @@ struct ParsedArguments {
       }
       if word == "--" {
         optionsEnded = true
+        sawTerminator = true
+        positionalsBeforeTerminator = positionals.count
         continue
       }
       if word == "-h" {
@@ -54,18 +64,24 @@ struct ParsedArguments {
       guard let spec = specs.first(where: { $0.name == name }) else {
         throw UsageError(message: "unknown option '--\(name)'", command: command)
       }
-      guard values[name] == nil, !flags.contains(name) else {
+      guard spec.repeatable || (values[name] == nil && !flags.contains(name)) else {
         throw UsageError(message: "option '--\(name)' given twice", command: command)
       }
       if spec.takesValue {
+        let value: String
         if let inlineValue {
-          values[name] = inlineValue
+          value = inlineValue
         } else {
           guard index < words.count else {
             throw UsageError(message: "option '--\(name)' needs a value", command: command)
           }
-          values[name] = words[index]
+          value = words[index]
           index += 1
+        }
+        if spec.repeatable {
+          repeated[name, default: []].append(value)
+        } else {
+          values[name] = value
         }
       } else {
         guard inlineValue == nil else {

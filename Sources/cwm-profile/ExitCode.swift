@@ -46,6 +46,9 @@ enum ExitCode: Int32 {
   case connectionLost = 45
   case caFileUnreadable = 46
 
+  case commandNotExecutable = 126
+  case commandNotFound = 127
+
   /// The exit code for an error thrown by the library.
   static func of(_ error: Error) -> ExitCode {
     switch error {

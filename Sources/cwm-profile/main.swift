@@ -21,6 +21,9 @@ let overview = """
     show NAME         show a profile's settings (never secrets)
     remove NAME       delete a profile and its secrets
     disconnect NAME   forget a profile's cached connection
+    api NAME [METHOD] PATH
+                      an authenticated request; --all follows paging
+    exec NAME -- CMD  run CMD with the connection in its environment
     help [COMMAND]    show help for a command
 
   Options:
@@ -34,6 +37,11 @@ let overview = """
     CWM_PROFILE_KDF              key derivation for a new encrypted file:
                                  interactive (default), moderate, sensitive
     CWM_PROFILE_KEYRING_TIMEOUT  seconds a keyring call may take (default 10)
+    CWM_PROFILE_HTTP_TIMEOUT     seconds an HTTP exchange may take (default 60)
+    CWM_PROFILE_CACHE_TTL        seconds a cached connection is trusted
+                                 (default 3600)
+    CWM_PROFILE_RETRIES          retries of 429, 5xx and resets (default 3)
+    CWM_PROFILE_RETRY_DELAY      first retry's wait in seconds (default 1)
     XDG_CONFIG_HOME, XDG_DATA_HOME
                                  where profiles and the encrypted file live
 
@@ -49,6 +57,8 @@ let commands: [String: (run: Command, help: String)] = [
   "show": (ShowCommand.run, ShowCommand.help),
   "remove": (RemoveCommand.run, RemoveCommand.help),
   "disconnect": (DisconnectCommand.run, DisconnectCommand.help),
+  "api": (ApiCommand.run, ApiCommand.help),
+  "exec": (ExecCommand.run, ExecCommand.help),
 ]
 
 /// Runs one command line and returns the exit code; every error becomes
@@ -118,6 +128,5 @@ func oneLine(_ text: String) -> String {
 }
 
 // A crash while secrets are in memory must not leave them in a core file.
-var noCore = rlimit(rlim_cur: 0, rlim_max: 0)
-setrlimit(Int32(RLIMIT_CORE.rawValue), &noCore)
+CoreDumps.disable()
 exit(main(Array(CommandLine.arguments.dropFirst())).rawValue)

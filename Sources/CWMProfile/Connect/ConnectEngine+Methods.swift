@@ -58,7 +58,9 @@ extension ConnectEngine {
     transport: HTTPTransport
   ) throws(ConnectError) -> String {
     let username = profile.username ?? ""
-    var form = Array("CompanyName=\(formEncoded(profile.company))&UserName=\(formEncoded(username))&Password=".utf8)
+    var form = Array(
+      "CompanyName=\(formEncoded(profile.company))&UserName=\(formEncoded(username))&Password=".utf8
+    )
     password.withUnsafeBytes { form += formEncoded(bytes: $0) }
     form += Array("&ChkSharedComputer=false".utf8)
     defer { form.withUnsafeMutableBytes { Sodium.wipe($0) } }

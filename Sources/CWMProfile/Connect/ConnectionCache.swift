@@ -105,7 +105,9 @@ public struct ConnectionCache: Sendable {
     defer { encoded.withUnsafeMutableBytes { Sodium.wipe($0) } }
     try store.write(
       SecretBytes(encoded), for: SecretKey(profile: profile.name, kind: .token),
-      label: "cwm-profile \(profile.name): cached connection for \(profile.company) on \(profile.server)")
+      label:
+        "cwm-profile \(profile.name): cached connection for \(profile.company) on \(profile.server)"
+    )
     // An impersonation token is replaced on its own schedule (see
     // `needsNewToken`); the rest stays trusted for the usual lifetime.
     let validUntil = now.addingTimeInterval(lifetime)
@@ -151,7 +153,8 @@ public struct ConnectionCache: Sendable {
   ) -> String {
     let secretDigest = secret.withUnsafeBytes { Sodium.blake2b(raw: $0, length: 32) }
     return hex(
-      Sodium.blake2b(Array(fingerprint(profile, options).utf8) + secretDigest, key: nil, length: 32))
+      Sodium.blake2b(Array(fingerprint(profile, options).utf8) + secretDigest, key: nil, length: 32)
+    )
   }
 
   private static func hex(_ bytes: [UInt8]) -> String {

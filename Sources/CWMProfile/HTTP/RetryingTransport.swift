@@ -65,7 +65,8 @@ public struct RetryingTransport: HTTPTransport {
       } catch {
         outcome = .failure(error)
       }
-      guard attempt < policy.maxAttempts, let (delay, reason) = retryDelay(request, outcome, attempt),
+      guard attempt < policy.maxAttempts,
+        let (delay, reason) = retryDelay(request, outcome, attempt),
         waited + delay <= policy.totalWait
       else { return try outcome.get() }
       logger.debug(
