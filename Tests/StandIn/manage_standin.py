@@ -1,23 +1,37 @@
 #!/usr/bin/env python3
 """A stand-in ConnectWise Manage server for tests, over real TLS on 127.0.0.1.
 
-Usage: manage_standin.py --state-dir DIR --config CONFIG.json
+Usage: manage_standin.py --state-dir DIR [--config CONFIG.json]
 
 Makes a throwaway CA and server certificate in DIR, listens on an ephemeral
 port and prints one JSON line: {"port": N, "ca": "DIR/ca.pem",
 "requests": "DIR/requests.jsonl"}. Every request is appended to requests.jsonl
 before it is answered. Exits when stdin reaches EOF, or on SIGTERM.
 Standard library only, plus the openssl command.
+
+The config file's top-level keys replace the defaults (standin_state.DEFAULTS).
+While it runs, the server takes control commands, one JSON object a line:
+
+- on stdin, each answered by one line on stdout, {"ok": true} or
+  {"ok": false, "error": "..."} (with the command's "id" when it had one):
+  {"op": "config", "patch": {...}}   merge a patch into the live config
+  {"op": "expire-tokens"}            every token issued so far has expired
+  {"op": "ping"}
+- over HTTPS, for shell scripts: GET /__test/config (the live config),
+  POST /__test/config with the patch as the body, POST /__test/expire-tokens.
+
+Before any route, a request's path (without the query) is looked up in
+`failures`, whose steps are used up one a request, then in `redirects`.
 """
 
 import argparse
-import base64
-import binascii
+import copy
 import json
 import os
-import re
 import signal
+import socket
 import ssl
+import struct
 import subprocess
 import sys
 import threading
@@ -25,20 +39,13 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-DEFAULTS = {
-    "clientId": "11111111-2222-3333-4444-555555555555",
-    "version": "v2025.1.99999",
-    "companies": {
-        "acme": {"codebase": "v2025_1/", "isCloud": True, "siteUrl": None},
-        "onprem": {"codebase": "v4_6_release/", "isCloud": False, "siteUrl": None},
-    },
-    "htmlCompanies": ["htmlco"],
-    "credentials": [
-        {"company": "acme", "publicKey": "PUB", "privateKey": "PRIV", "forbidden": False}
-    ],
-}
+# The helpers sit next to this file; leave no bytecode in the source tree.
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from standin_routes import HTML_PAGE, ManageRoutes  # noqa: E402
+from standin_state import DEFAULTS, ConfigError, State  # noqa: E402
 
-HTML_PAGE = b"<!DOCTYPE html><html><head><title>Sign in</title></head><body>Sign in</body></html>"
+CONTROL_PATHS = ("/__test/config", "/__test/expire-tokens")
 
 
 def make_certificates(state_dir):
@@ -76,9 +83,9 @@ def make_certificates(state_dir):
 class StandInServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, config, tls, log_path):
+    def __init__(self, state, tls, log_path):
         super().__init__(("127.0.0.1", 0), Handler)
-        self.config = config
+        self.state = state
         self.tls = tls
         self.log_path = log_path
         self.log_lock = threading.Lock()
@@ -99,12 +106,8 @@ class StandInServer(ThreadingHTTPServer):
             f.write(json.dumps(entry) + "\n")
             f.flush()
 
-    def codebases(self):
-        return {c.get("codebase", "v4_6_release/"): name
-                for name, c in self.config["companies"].items()}
 
-
-class Handler(BaseHTTPRequestHandler):
+class Handler(ManageRoutes, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "StandIn/1"
 
@@ -121,6 +124,10 @@ class Handler(BaseHTTPRequestHandler):
         self.route()
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+
+    @property
+    def state(self):
+        return self.server.state
 
     # --- plumbing -------------------------------------------------------
 
@@ -140,7 +147,8 @@ class Handler(BaseHTTPRequestHandler):
             body = json.dumps(body).encode()
         self.send_response(status)
         if body:
-            self.send_header("Content-Type", content_type + "; charset=utf-8")
+            charset = "" if "charset" in content_type else "; charset=utf-8"
+            self.send_header("Content-Type", content_type + charset)
         for name, value in extra:
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
@@ -152,111 +160,87 @@ class Handler(BaseHTTPRequestHandler):
 
     def route(self):
         url = urlsplit(self.path)
-        self.query = url.query
+        self.url_path, self.query = url.path, url.query
         self.body = self.read_body().decode("utf-8", errors="replace")
+        # One config for the whole request, however the live one changes.
+        self.config = self.state.config
         self.server.record({
             "method": self.command, "path": url.path, "query": url.query,
             "headers": [[n, v] for n, v in self.headers.items()], "body": self.body,
         })
+        if url.path in CONTROL_PATHS:
+            return self.control(url.path)
+        step = self.state.next_failure(url.path)
+        if step is not None:
+            return self.inject(step)
+        redirect = self.config["redirects"].get(url.path)
+        if redirect is not None:
+            return self.redirect(redirect)
         if url.path.startswith("/__test/"):
             return self.test_route(url.path[len("/__test/"):], parse_qs(url.query))
         if url.path.startswith("/login/companyinfo/") and self.command == "GET":
             return self.company_info(unquote(url.path[len("/login/companyinfo/"):]))
-        for codebase, company in self.server.codebases().items():
-            prefix = "/" + codebase
+        for name, company in self.config["companies"].items():
+            prefix = "/" + company.get("codebase", "v4_6_release/")
             if url.path.startswith(prefix):
-                return self.api(url.path[len(prefix):], company)
-        # Manage answers unknown paths with a JSON 404.
+                return self.codebase_route(url.path[len(prefix):], name)
+        # Manage answers unknown paths, and codebases no company is on, with a JSON 404.
         self.error(404, "NotFound", f"No codebase at {url.path}")
 
-    # --- imitations of the real server ------------------------------------
+    # --- injected behaviour ---------------------------------------------
 
-    def version_parts(self):
-        year, minor, build = (self.server.config["version"].lstrip("v").split(".") + ["0", "0"])[:3]
-        return year, minor, build
+    def inject(self, step):
+        """A configured failure in place of the answer: a status with a JSON
+        error body, a given body (an HTML error page, say), or a reset."""
+        if step == "reset":
+            return self.reset_connection()
+        if isinstance(step, int):
+            step = {"status": step}
+        status = step["status"]
+        extra = [("Retry-After", step["retryAfter"])] if "retryAfter" in step else []
+        content_type = step.get("contentType", "application/json")
+        if "body" in step:
+            return self.answer(status, step["body"].encode(), content_type, extra)
+        self.answer(status, {"code": "Test", "message": f"injected {status}"}, content_type, extra)
 
-    def company_info(self, name):
-        """GET /login/companyinfo/{company}: unauthenticated codebase lookup."""
-        config = self.server.config
-        if name.lower() in (h.lower() for h in config["htmlCompanies"]):
-            # Some front ends answer with a sign-in page and status 200.
-            return self.answer(200, HTML_PAGE, "text/html")
-        match = next((k for k in config["companies"] if k.lower() == name.lower()), None)
-        if match is None:
-            # The real server answers an unknown company with 200 and `null`.
-            return self.answer(200, b"null")
-        company = config["companies"][match]
-        codebase = company.get("codebase", "v4_6_release/")
-        year, minor, build = self.version_parts()
-        site = company.get("siteUrl")
-        self.answer(200, {
-            "CompanyName": match, "Codebase": codebase,
-            "VersionCode": f"v{year}.{minor}", "VersionNumber": f"v4.6.{build}",
-            "CompanyID": match, "IsCloud": bool(company.get("isCloud")),
-            # Cloud answers name the API host; by default, the host asked.
-            "SiteUrl": site if site is not None else self.headers.get("Host", ""),
-            "AllowedOrigins": ["*.myconnectwise.net"],
-        })
+    def reset_connection(self):
+        """Drops the connection as a failing front end does: a TCP reset
+        (SO_LINGER 0, then close), with no answer and no TLS close_notify."""
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        # The socket only really closes once the reading side lets go of it.
+        self.connection.close()
+        self.rfile.close()
 
-    def api(self, rest, codebase_company):
-        """Everything under /{codebase}; only apis/3.0/system/info exists here."""
-        if rest != "apis/3.0/system/info" or self.command != "GET":
-            return self.error(404, "NotFound", f"No route for {self.command} /{rest}")
-        credential = self.authenticate()
-        if credential is None:
-            return
-        accept = self.headers.get("Accept", "")
-        wanted = re.search(r"version\s*=\s*([^;,\s]+)", accept)
-        if wanted and not re.fullmatch(r"\d{4}\.\d+", wanted.group(1)):
-            return self.error(400, "InvalidVersion",
-                              f"The server does not support the API version {wanted.group(1)}")
-        companies = {k.lower(): v for k, v in self.server.config["companies"].items()}
-        company = companies.get(credential["company"].lower(),
-                                self.server.config["companies"][codebase_company])
-        year, minor, _ = self.version_parts()
-        self.answer(200, {
-            "version": self.server.config["version"], "isCloud": bool(company.get("isCloud")),
-            "serverTimeZone": "Eastern Standard Time", "cloudRegion": "NA",
-            "licenseBits": [{"activeFlag": True, "name": "Stand-in"}],
-        }, extra=[("api-current-version", f"{year}.{minor}")])
+    def redirect(self, redirect):
+        """A configured redirect; `to` may name {host} (the host the request
+        used, without its port) and {port} (the port we listen on)."""
+        asked = self.headers.get("Host") or "127.0.0.1"
+        host = asked.partition("]")[0] + "]" if asked.startswith("[") else asked.split(":")[0]
+        target = (redirect["to"].replace("{host}", host)
+                  .replace("{port}", str(self.server.server_address[1])))
+        self.answer(redirect.get("status", 302), extra=[("Location", target)])
 
-    def authenticate(self):
-        """API-key authentication as Manage does it; answers and returns None on failure."""
-        client_id = self.headers.get("clientId")  # header lookup ignores case
-        if not client_id:
-            return self.error(401, "ConnectWiseApi", "ClientId is required")
-        if client_id != self.server.config["clientId"]:
-            return self.error(401, "ConnectWiseApi", "Invalid clientId")
-        authorization = self.headers.get("Authorization")
-        if not authorization:
-            # Manage sends some 401s with no body at all.
-            return self.answer(401)
-        credential = self.find_credential(authorization)
-        if credential is None:
-            return self.error(401, "ConnectWiseApi", "UserNotAuthenticated")
-        if credential.get("forbidden"):
-            return self.error(403, "Security",
-                              "You do not have security permission to perform this action.")
-        return credential
+    # --- control -----------------------------------------------------------
 
-    def find_credential(self, authorization):
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "basic":
-            return None
+    def control(self, path):
+        """The HTTP side of the control channel, for scripts."""
+        if path == "/__test/config" and self.command == "GET":
+            return self.answer(200, self.state.config)
+        if self.command != "POST":
+            return self.error(404, "NotFound", f"No route for {self.command} {path}")
+        reply = run_command({"op": "config", "patch": self.parsed_json()}
+                            if path == "/__test/config" else {"op": "expire-tokens"},
+                            self.state)
+        self.answer(200 if reply["ok"] else 400, reply)
+
+    def parsed_json(self):
         try:
-            decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+            return json.loads(self.body)
+        except ValueError:
             return None
-        user, _, private = decoded.partition(":")
-        company, _, public = user.partition("+")
-        for credential in self.server.config["credentials"]:
-            if (credential["company"].lower() == company.lower()
-                    and credential["publicKey"] == public
-                    and credential["privateKey"] == private):
-                return credential
-        return None
 
-    # --- control routes for transport tests -------------------------------
+    # --- routes for transport tests ----------------------------------------
 
     def test_route(self, name, query):
         first = lambda key, default: query.get(key, [default])[0]
@@ -273,10 +257,41 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(200, HTML_PAGE, "text/html")
         if name == "echo":
             return self.answer(200, {
-                "method": self.command, "path": urlsplit(self.path).path, "query": self.query,
+                "method": self.command, "path": self.url_path, "query": self.query,
                 "headers": [[n, v] for n, v in self.headers.items()], "body": self.body,
             })
         self.error(404, "NotFound", f"No test route {name}")
+
+
+def run_command(command, state):
+    """One control command; the reply says whether it worked."""
+    reply = {"id": command["id"]} if isinstance(command, dict) and "id" in command else {}
+    try:
+        op = command.get("op") if isinstance(command, dict) else None
+        if op == "config":
+            state.apply(command.get("patch"))
+        elif op == "expire-tokens":
+            state.expire_tokens()
+        elif op != "ping":
+            raise ConfigError(f"unknown op {op!r}")
+    except Exception as error:  # a bad command must not end the channel
+        return {**reply, "ok": False, "error": str(error) or repr(error)}
+    return {**reply, "ok": True}
+
+
+def serve_control_channel(state):
+    """Commands on stdin, replies on stdout, until stdin reaches EOF."""
+    for line in sys.stdin.buffer:
+        if not line.strip():
+            continue
+        try:
+            command = json.loads(line)
+        except ValueError as error:
+            reply = {"ok": False, "error": f"not JSON: {error}"}
+        else:
+            reply = run_command(command, state)
+        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.flush()
 
 
 def main():
@@ -289,23 +304,27 @@ def main():
     args = parser.parse_args()
     state_dir = os.path.abspath(args.state_dir)
     os.makedirs(state_dir, exist_ok=True)
-    config = dict(DEFAULTS)
+    config = copy.deepcopy(DEFAULTS)
     if args.config:
         with open(args.config, encoding="utf-8") as f:
             config.update(json.load(f))
+    try:
+        state = State(config)
+    except ConfigError as error:
+        sys.exit(f"stand-in: bad config: {error}")
 
     ca, cert, key = make_certificates(state_dir)
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(cert, key)
     log_path = os.path.join(state_dir, "requests.jsonl")
     open(log_path, "w").close()
-    server = StandInServer(config, tls, log_path)
+    server = StandInServer(state, tls, log_path)
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
     print(json.dumps({"port": server.server_address[1], "ca": ca, "requests": log_path}),
           flush=True)
     # The test process holds our stdin open; EOF means it is done (or died).
-    sys.stdin.buffer.read()
+    serve_control_channel(state)
     server.shutdown()
     server.server_close()
 

@@ -22,12 +22,86 @@ public struct StandInConfig: Encodable, Sendable {
     public var privateKey: String
     /// Authenticates, then gets 403 from every API call.
     public var forbidden: Bool
+    /// May ask for impersonation tokens; without it, 403 Security.
+    public var canImpersonate: Bool
 
-    public init(company: String, publicKey: String, privateKey: String, forbidden: Bool = false) {
+    public init(
+      company: String, publicKey: String, privateKey: String, forbidden: Bool = false,
+      canImpersonate: Bool = true
+    ) {
       self.company = company
       self.publicKey = publicKey
       self.privateKey = privateKey
       self.forbidden = forbidden
+      self.canImpersonate = canImpersonate
+    }
+  }
+
+  /// A member who signs in on the web login (cookie authentication).
+  public struct User: Encodable, Sendable {
+    public var company: String
+    public var username: String
+    public var password: String
+    /// Members with MFA cannot use the JSON login: it answers `{"Success":false}`.
+    public var mfa: Bool
+
+    public init(company: String, username: String, password: String, mfa: Bool = false) {
+      self.company = company
+      self.username = username
+      self.password = password
+      self.mfa = mfa
+    }
+  }
+
+  /// What one request to a path with injected failures gets instead of its answer.
+  public enum FailureStep: Encodable, Sendable, Equatable {
+    /// That status with the JSON body `{"code":"Test","message":"injected STATUS"}`.
+    case status(Int)
+    /// 429 with a `Retry-After` header, as a rate-limiting front end answers.
+    case tooMany(retryAfter: String)
+    /// That status with `htmlBody` as a `text/html` page.
+    case html(status: Int)
+    /// No answer: the connection is reset once the request has been read.
+    case reset
+
+    /// The page an `.html` step answers with.
+    public static let htmlBody = "<html><body><h1>Server Error</h1><p>oops</p></body></html>"
+
+    private enum CodingKeys: String, CodingKey {
+      case status, retryAfter, body, contentType
+    }
+
+    public func encode(to encoder: Encoder) throws {
+      switch self {
+      case .status(let status):
+        var container = encoder.singleValueContainer()
+        try container.encode(status)
+      case .tooMany(let retryAfter):
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(429, forKey: .status)
+        try container.encode(retryAfter, forKey: .retryAfter)
+      case .html(let status):
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(status, forKey: .status)
+        try container.encode(Self.htmlBody, forKey: .body)
+        try container.encode("text/html", forKey: .contentType)
+      case .reset:
+        var container = encoder.singleValueContainer()
+        try container.encode("reset")
+      }
+    }
+  }
+
+  /// A redirect answered for a path before anything else (authentication included).
+  public struct Redirect: Encodable, Sendable {
+    /// The `Location`; `{host}` becomes the host the request used (without
+    /// its port), `{port}` the port the server listens on.
+    public var to: String
+    public var status: Int
+
+    public init(to: String, status: Int = 302) {
+      self.to = to
+      self.status = status
     }
   }
 
@@ -38,6 +112,19 @@ public struct StandInConfig: Encodable, Sendable {
   /// Companies whose company info is an HTML page with status 200.
   public var htmlCompanies: [String]
   public var credentials: [Credential]
+  /// Member identifiers that impersonation tokens can be issued for.
+  public var members: [String]
+  /// How long an impersonation token lasts.
+  public var tokenLifetimeSeconds: Int
+  /// Members who can sign in on the web login.
+  public var users: [User]
+  /// `service/tickets` holds tickets 1...tickets (plus those POSTed).
+  public var tickets: Int
+  /// Steps injected into requests to a path (without its query), one a request,
+  /// in order; once used up, the path answers normally.
+  public var failures: [String: [FailureStep]]
+  /// Redirects by path (without its query).
+  public var redirects: [String: Redirect]
 
   public init(
     clientId: String = "11111111-2222-3333-4444-555555555555",
@@ -49,13 +136,63 @@ public struct StandInConfig: Encodable, Sendable {
     htmlCompanies: [String] = ["htmlco"],
     credentials: [Credential] = [
       Credential(company: "acme", publicKey: "PUB", privateKey: "PRIV")
-    ]
+    ],
+    members: [String] = ["jdoe"],
+    tokenLifetimeSeconds: Int = 3600,
+    users: [User] = [],
+    tickets: Int = 60,
+    failures: [String: [FailureStep]] = [:],
+    redirects: [String: Redirect] = [:]
   ) {
     self.clientId = clientId
     self.version = version
     self.companies = companies
     self.htmlCompanies = htmlCompanies
     self.credentials = credentials
+    self.members = members
+    self.tokenLifetimeSeconds = tokenLifetimeSeconds
+    self.users = users
+    self.tickets = tickets
+    self.failures = failures
+    self.redirects = redirects
+  }
+}
+
+/// A change to a running stand-in's config (`StandInServer.reconfigure`): the
+/// keys set here replace the server's, except `companies`, which is merged
+/// company by company. Setting `failures` starts their steps afresh.
+public struct StandInPatch: Encodable, Sendable {
+  public var clientId: String?
+  public var version: String?
+  public var companies: [String: StandInConfig.Company]?
+  public var htmlCompanies: [String]?
+  public var credentials: [StandInConfig.Credential]?
+  public var members: [String]?
+  public var tokenLifetimeSeconds: Int?
+  public var users: [StandInConfig.User]?
+  public var tickets: Int?
+  public var failures: [String: [StandInConfig.FailureStep]]?
+  public var redirects: [String: StandInConfig.Redirect]?
+
+  public init(
+    clientId: String? = nil, version: String? = nil,
+    companies: [String: StandInConfig.Company]? = nil, htmlCompanies: [String]? = nil,
+    credentials: [StandInConfig.Credential]? = nil, members: [String]? = nil,
+    tokenLifetimeSeconds: Int? = nil, users: [StandInConfig.User]? = nil, tickets: Int? = nil,
+    failures: [String: [StandInConfig.FailureStep]]? = nil,
+    redirects: [String: StandInConfig.Redirect]? = nil
+  ) {
+    self.clientId = clientId
+    self.version = version
+    self.companies = companies
+    self.htmlCompanies = htmlCompanies
+    self.credentials = credentials
+    self.members = members
+    self.tokenLifetimeSeconds = tokenLifetimeSeconds
+    self.users = users
+    self.tickets = tickets
+    self.failures = failures
+    self.redirects = redirects
   }
 }
 
@@ -103,6 +240,10 @@ public struct StandInError: Error, CustomStringConvertible {
 /// The stand-in Manage server (`Tests/StandIn/manage_standin.py`) running as a
 /// child process over TLS on 127.0.0.1, with its own throwaway CA.
 ///
+/// While it runs, `reconfigure` and `expireTokens` change it through its
+/// control channel: one JSON command a line on its stdin, each acknowledged
+/// by one JSON line on its stdout.
+///
 /// It stops when `stop()` is called or the object goes away, and on its own
 /// when this process dies (its stdin closes).
 public final class StandInServer: @unchecked Sendable {
@@ -114,8 +255,10 @@ public final class StandInServer: @unchecked Sendable {
   private let requestLog: URL
   private let process: Process
   private let input: Pipe
+  private let output: LineReader
   private let lock = NSLock()
   private var stopped = false
+  private var commandsSent = 0
 
   /// `127.0.0.1:PORT`, as a Host header or a Manage server string.
   public var host: String { "127.0.0.1:\(port)" }
@@ -130,19 +273,21 @@ public final class StandInServer: @unchecked Sendable {
     let logFile = directory.appendingPathComponent("server.log")
     try Data().write(to: logFile)
 
-    let output = Pipe()
+    let stdout = Pipe()
     input = Pipe()
+    output = LineReader(stdout.fileHandleForReading)
     process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = [
       "python3", Self.scriptPath, "--state-dir", directory.path, "--config", configFile.path,
     ]
     process.standardInput = input
-    process.standardOutput = output
+    process.standardOutput = stdout
     process.standardError = try FileHandle(forWritingTo: logFile)
     do {
       try process.run()
-      let line = try Self.readFirstLine(output.fileHandleForReading, timeout: 20)
+      output.start()
+      let line = try output.next(timeout: 20, waitingFor: "its port")
       let ready = try JSONDecoder().decode(Ready.self, from: Data(line.utf8))
       port = ready.port
       caFile = ready.ca
@@ -179,9 +324,38 @@ public final class StandInServer: @unchecked Sendable {
     }
   }
 
+  /// The recorded requests whose path (without the query) is `path`.
+  public func requests(matching path: String) throws -> [RecordedRequest] {
+    try requests().filter { $0.path == path }
+  }
+
   /// Forgets the requests recorded so far.
   public func clearRequests() throws {
     try Data().write(to: requestLog)
+  }
+
+  /// Changes the running server's config; returns once the server has taken
+  /// the change, so the next request sees it.
+  /// - Throws: `StandInError` when the server refuses the patch (an unknown
+  ///   key, a value of the wrong type) or does not answer within 10 s.
+  public func reconfigure(_ patch: some Encodable) throws {
+    try send(op: "config", patch: JSONEncoder().encode(patch))
+  }
+
+  /// `reconfigure` with the patch as JSON values, for changes a typed patch
+  /// cannot say, such as one field of a company
+  /// (`["companies": ["acme": ["codebase": "v2025_2/"]]]`) or a top-level
+  /// `NSNull()`, which restores that key's default.
+  public func reconfigure(json patch: [String: Any]) throws {
+    guard JSONSerialization.isValidJSONObject(patch) else {
+      throw StandInError(description: "the patch is not made of JSON values")
+    }
+    try send(op: "config", patch: JSONSerialization.data(withJSONObject: patch))
+  }
+
+  /// Makes every impersonation token issued so far expired.
+  public func expireTokens() throws {
+    try send(op: "expire-tokens", patch: nil)
   }
 
   /// Stops the server and waits for it to exit. Safe to call more than once.
@@ -193,10 +367,46 @@ public final class StandInServer: @unchecked Sendable {
     Self.shutDown(process, input)
   }
 
+  /// Writes one command line and waits for the reply that carries its id.
+  private func send(op: String, patch: Data?) throws {
+    lock.lock()
+    defer { lock.unlock() }
+    // Writing to a server that has gone would raise SIGPIPE.
+    guard !stopped, process.isRunning else {
+      throw StandInError(description: "the stand-in server is not running")
+    }
+    commandsSent += 1
+    let id = commandsSent
+    var line = Data(#"{"id":\#(id),"op":"\#(op)""#.utf8)
+    if let patch {
+      line += Data(#","patch":"#.utf8) + patch
+    }
+    line += Data("}\n".utf8)
+    try input.fileHandleForWriting.write(contentsOf: line)
+    let deadline = Date().addingTimeInterval(10)
+    while true {
+      let text = try output.next(
+        timeout: deadline.timeIntervalSinceNow, waitingFor: "an answer to \(op)")
+      guard let reply = try? JSONDecoder().decode(Reply.self, from: Data(text.utf8)),
+        reply.id == id
+      else { continue }
+      guard reply.ok else {
+        throw StandInError(description: "the stand-in refused \(op): \(reply.error ?? "")")
+      }
+      return
+    }
+  }
+
   private struct Ready: Decodable {
     var port: Int
     var ca: String
     var requests: String
+  }
+
+  private struct Reply: Decodable {
+    var id: Int?
+    var ok: Bool
+    var error: String?
   }
 
   private static var scriptPath: String {
@@ -213,32 +423,56 @@ public final class StandInServer: @unchecked Sendable {
     if process.isRunning { process.terminate() }
     if process.processIdentifier != 0 { process.waitUntilExit() }
   }
+}
 
-  /// Reads up to the first newline, giving up after `timeout` seconds.
-  private static func readFirstLine(_ handle: FileHandle, timeout: Double) throws -> String {
-    final class Box: @unchecked Sendable {
-      let done = DispatchSemaphore(value: 0)
-      var line: String?
-    }
-    let box = Box()
-    Thread.detachNewThread {
-      var data = Data()
-      while !data.contains(UInt8(ascii: "\n")) {
+/// The lines a child process writes, read on a thread of their own so that
+/// waiting for one can time out.
+private final class LineReader: @unchecked Sendable {
+  private let handle: FileHandle
+  private let condition = NSCondition()
+  private var lines: [String] = []
+  private var pending = Data()
+  private var ended = false
+
+  init(_ handle: FileHandle) {
+    self.handle = handle
+  }
+
+  /// Starts reading; the thread ends when the writer closes its end.
+  func start() {
+    Thread.detachNewThread { [self] in
+      while true {
         let chunk = handle.availableData
-        if chunk.isEmpty { break }
-        data.append(chunk)
+        condition.lock()
+        if chunk.isEmpty {
+          ended = true
+        } else {
+          pending.append(chunk)
+          while let end = pending.firstIndex(of: UInt8(ascii: "\n")) {
+            lines.append(String(decoding: pending[pending.startIndex..<end], as: UTF8.self))
+            pending.removeSubrange(pending.startIndex...end)
+          }
+        }
+        condition.broadcast()
+        condition.unlock()
+        if chunk.isEmpty { return }
       }
-      if let end = data.firstIndex(of: UInt8(ascii: "\n")) {
-        box.line = String(decoding: data[..<end], as: UTF8.self)
+    }
+  }
+
+  /// The next whole line, waiting at most `timeout` seconds for it.
+  func next(timeout: TimeInterval, waitingFor what: String) throws -> String {
+    let deadline = Date().addingTimeInterval(max(timeout, 0))
+    condition.lock()
+    defer { condition.unlock() }
+    while lines.isEmpty {
+      if ended {
+        throw StandInError(description: "the server exited before sending \(what)")
       }
-      box.done.signal()
+      guard condition.wait(until: deadline) || !lines.isEmpty else {
+        throw StandInError(description: "no \(what) within \(Int(timeout.rounded())) s")
+      }
     }
-    guard box.done.wait(timeout: .now() + timeout) == .success else {
-      throw StandInError(description: "no port reported within \(Int(timeout)) s")
-    }
-    guard let line = box.line else {
-      throw StandInError(description: "server exited before reporting its port")
-    }
-    return line
+    return lines.removeFirst()
   }
 }
