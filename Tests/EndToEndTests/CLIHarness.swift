@@ -125,3 +125,73 @@ extension CLIResult {
   /// A description for failed expectations.
   var summary: String { "status \(status)\nstdout: \(stdout)\nstderr: \(stderr)" }
 }
+
+/// A started `cwm-profile` that a test can signal before it ends.
+final class RunningCLI {
+  let pid: pid_t
+  let stdoutPath: String
+
+  /// Starts `cwm-profile` with a clean signal mask (test threads block
+  /// some signals, and children would inherit that), no standard input,
+  /// and standard output in a file.
+  init(_ arguments: [String], harness: CLIHarness) throws {
+    stdoutPath = harness.home.path + "/running-\(UUID().uuidString).out"
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var empty = sigset_t()
+    sigemptyset(&empty)
+    posix_spawnattr_setsigmask(&attributes, &empty)
+    var defaults = sigset_t()
+    sigemptyset(&defaults)
+    for signal in [SIGTERM, SIGINT, SIGHUP, SIGCHLD] { sigaddset(&defaults, signal) }
+    posix_spawnattr_setsigdefault(&attributes, &defaults)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    let argv = ([CLIHarness.binary] + arguments).map { strdup($0) } + [nil]
+    let envp = harness.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { for pointer in argv + envp { free(pointer) } }
+    var child: pid_t = 0
+    let rc = posix_spawn(&child, CLIHarness.binary, &actions, &attributes, argv, envp)
+    guard rc == 0 else { throw CLIHarnessError(description: "posix_spawn failed: \(rc)") }
+    pid = child
+  }
+
+  /// Standard output so far.
+  var output: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
+
+  /// Waits until standard output contains `text`, up to `timeout` seconds.
+  func waitForOutput(_ text: String, timeout: Double = 30) -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+      if output.contains(text) { return true }
+      usleep(20_000)
+    }
+    return false
+  }
+
+  /// Waits for the process to end and returns its exit status, or nil
+  /// (after killing it) when it outlives `timeout`.
+  func wait(timeout: Double = 30) -> Int32? {
+    let deadline = Date().addingTimeInterval(timeout)
+    var status: Int32 = 0
+    while Date() < deadline {
+      if waitpid(pid, &status, WNOHANG) == pid {
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+      }
+      usleep(20_000)
+    }
+    kill(pid, SIGKILL)
+    waitpid(pid, &status, 0)
+    return nil
+  }
+}
+
+struct CLIHarnessError: Error, CustomStringConvertible {
+  var description: String
+}
