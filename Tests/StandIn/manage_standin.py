@@ -20,8 +20,9 @@ While it runs, the server takes control commands, one JSON object a line:
 - over HTTPS, for shell scripts: GET /__test/config (the live config),
   POST /__test/config with the patch as the body, POST /__test/expire-tokens.
 
-Before any route, a request's path (without the query) is looked up in
-`failures`, whose steps are used up one a request, then in `redirects`.
+Before any other route (the two control routes excepted), a request's path,
+as sent and without the query, is looked up in `failures`, whose steps are
+used up one a request, then in `redirects`.
 """
 
 import argparse

@@ -15,6 +15,20 @@ import threading
 import time
 from collections import deque
 
+# Every key a config may have. A config file replaces these key by key.
+#   clientId              the integration id every API call must send
+#   version               `version` in system/info, e.g. v2025.1.99999
+#   companies             name -> {codebase, isCloud, siteUrl (null: the Host asked)}
+#   htmlCompanies         company names whose company info is an HTML page
+#   credentials           API keys: {company, publicKey, privateKey,
+#                         forbidden (403 on every call), canImpersonate}
+#   members               member identifiers tokens can be issued for
+#   tokenLifetimeSeconds  how long an impersonation token lasts
+#   users                 web logins: {company, username, password, mfa}
+#   tickets               service/tickets holds 1...tickets, then those POSTed
+#   failures              path -> steps: a status, {status, retryAfter, body,
+#                         contentType} or "reset"; one step a request, in order
+#   redirects             path -> {to ({host} and {port} filled in), status}
 DEFAULTS = {
     "clientId": "11111111-2222-3333-4444-555555555555",
     "version": "v2025.1.99999",
@@ -186,8 +200,7 @@ class State:
         with self.lock:
             return next((t for t in self.tokens
                          if t["company"].lower() == company.lower()
-                         and secrets.compare_digest(t["publicKey"], public)
-                         and secrets.compare_digest(t["privateKey"], private)), None)
+                         and t["publicKey"] == public and t["privateKey"] == private), None)
 
     def expire_tokens(self):
         with self.lock:
