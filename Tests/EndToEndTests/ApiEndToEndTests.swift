@@ -23,7 +23,8 @@ import Testing
   }
 
   @Test func aSingleRequestPrintsTheAnswer() throws {
-    let (_, cli) = try ready()
+    let (server, cli) = try ready()
+    defer { withExtendedLifetime(server) {} }
 
     let result = try cli.run(["api", "acme", "system/info"], extra: Self.environment)
 
@@ -178,7 +179,8 @@ import Testing
   }
 
   @Test func execHandsSignalsAndMissingCommandsBack() throws {
-    let (_, cli) = try ready()
+    let (server, cli) = try ready()
+    defer { withExtendedLifetime(server) {} }
     cli.environment["CWM_PROFILE_PASSPHRASE"] = "e2e"
 
     let running = try RunningCLI(
