@@ -23,9 +23,11 @@ let package = Package(
       pkgConfig: "libcurl",
       providers: [.apt(["libcurl4-openssl-dev"])]
     ),
+    // prctl, which the Glibc module does not export.
+    .target(name: "CSystem"),
     .target(
       name: "CWMProfile",
-      dependencies: ["CSecret", "CSodium", "CCurl"]
+      dependencies: ["CSecret", "CSodium", "CCurl", "CSystem"]
     ),
     .executableTarget(
       name: "cwm-profile",
@@ -39,11 +41,13 @@ let package = Package(
     ),
     .testTarget(
       name: "CWMProfileTests",
-      dependencies: ["CWMProfile", "TestSupport"]
+      dependencies: ["CWMProfile", "TestSupport"],
+      // Read through #filePath by the tests, not bundled.
+      exclude: ["Golden"]
     ),
     .testTarget(
       name: "EndToEndTests",
-      dependencies: ["cwm-profile", "TestSupport"]
+      dependencies: ["cwm-profile", "CWMProfile", "TestSupport"]
     ),
   ]
 )

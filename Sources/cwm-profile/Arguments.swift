@@ -109,3 +109,65 @@ struct ParsedArguments {
     }
   }
 }
+
+/// Where the encrypted file's passphrase comes from when not from the
+/// environment or the terminal. Accepted anywhere before a `--`, so both
+/// `cwm-profile --passphrase-fd 3 add ...` and `... add --passphrase-fd 3`
+/// work.
+struct PassphraseOptions {
+  var fileDescriptor: Int32?
+  var file: String?
+
+  static let names = ["passphrase-fd", "passphrase-file"]
+
+  /// Removes the passphrase options from `words` and returns them.
+  static func extract(from words: inout [String]) throws(UsageError) -> PassphraseOptions {
+    var options = PassphraseOptions()
+    var kept: [String] = []
+    var index = 0
+    while index < words.count {
+      let word = words[index]
+      index += 1
+      if word == "--" {
+        kept += words[(index - 1)...]
+        break
+      }
+      guard word.hasPrefix("--"),
+        let name = names.first(where: { word == "--" + $0 || word.hasPrefix("--\($0)=") })
+      else {
+        kept.append(word)
+        continue
+      }
+      var value: String
+      if let equals = word.firstIndex(of: "=") {
+        value = String(word[word.index(after: equals)...])
+      } else {
+        guard index < words.count else {
+          throw UsageError(message: "option '--\(name)' needs a value")
+        }
+        value = words[index]
+        index += 1
+      }
+      try options.set(name, value)
+    }
+    words = kept
+    return options
+  }
+
+  private mutating func set(_ name: String, _ value: String) throws(UsageError) {
+    guard fileDescriptor == nil, file == nil else {
+      throw UsageError(message: "give one of --passphrase-fd and --passphrase-file, once")
+    }
+    if name == "passphrase-file" {
+      guard !value.isEmpty else {
+        throw UsageError(message: "--passphrase-file needs a path")
+      }
+      file = value
+      return
+    }
+    guard let fd = Int32(value), fd >= 0 else {
+      throw UsageError(message: "--passphrase-fd needs a descriptor number, such as 3")
+    }
+    fileDescriptor = fd
+  }
+}

@@ -64,19 +64,3 @@ enum SecretInput {
     }
   }
 }
-
-/// Core files off while secrets are in memory, and back as they were for
-/// a program that `exec` starts in this process.
-enum CoreDumps {
-  nonisolated(unsafe) private static var saved = rlimit()
-
-  static func disable() {
-    getrlimit(Int32(RLIMIT_CORE.rawValue), &saved)
-    var none = rlimit(rlim_cur: 0, rlim_max: saved.rlim_max)
-    setrlimit(Int32(RLIMIT_CORE.rawValue), &none)
-  }
-
-  static func restore() {
-    setrlimit(Int32(RLIMIT_CORE.rawValue), &saved)
-  }
-}

@@ -8,10 +8,12 @@ struct Context {
   let verbose: Bool
   let logger: Logger
   let paths: Paths
+  let passphrase: PassphraseOptions
 
-  init(environment: [String: String], verbose: Bool) {
+  init(environment: [String: String], verbose: Bool, passphrase: PassphraseOptions = .init()) {
     self.environment = environment
     self.verbose = verbose
+    self.passphrase = passphrase
     self.logger = Console.logger(verbose: verbose)
     self.paths = Paths(environment: environment)
   }
@@ -31,6 +33,15 @@ struct Context {
 
   private func format(_ value: Double) -> String {
     value == value.rounded() ? String(Int(value)) : String(value)
+  }
+
+  /// The encrypted file's passphrase, from the options, systemd's
+  /// credentials, `CWM_PROFILE_PASSPHRASE` or the terminal.
+  func passphraseSource() -> StandardPassphrase {
+    StandardPassphrase(
+      .init(
+        fileDescriptor: passphrase.fileDescriptor, file: passphrase.file,
+        credentialsDirectory: environment["CREDENTIALS_DIRECTORY"]))
   }
 
   /// The work factor for a new encrypted file (`CWM_PROFILE_KDF`).
@@ -55,7 +66,7 @@ struct Context {
     let policy = try retryPolicy()
     let logger = self.logger
     let stores = SecretStores(
-      paths: paths, passphrase: EnvironmentOrTerminalPassphrase(), strength: try strength(),
+      paths: paths, passphrase: passphraseSource(), strength: try strength(),
       keyringTimeout: try number("CWM_PROFILE_KEYRING_TIMEOUT", 10, 0.1...600), logger: logger)
     let engine = ConnectEngine(logger: logger) { profile in
       RetryingTransport(

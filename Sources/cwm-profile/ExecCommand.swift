@@ -16,7 +16,7 @@ enum ExecCommand {
 
   /// Variables never passed to the program: the encrypted file's
   /// passphrase above all.
-  static let withheld = ["CWM_PROFILE_PASSPHRASE"]
+  static let withheld = ["CWM_PROFILE_PASSPHRASE", "CWM_PROFILE_NEW_PASSPHRASE"]
 
   static let help = """
     Usage: cwm-profile exec NAME [--api-version V] [--force] -- CMD [ARGS...]
@@ -25,7 +25,7 @@ enum ExecCommand {
     connection in its environment: CWM_PROFILE, CWM_SERVER, CWM_COMPANY,
     CWM_CODEBASE, CWM_BASE_URL, CWM_API_VERSION, CWM_AUTHORIZATION,
     CWM_CLIENT_ID, CWM_ACCEPT, and CWM_COOKIE for cookie login.
-    CWM_PROFILE_PASSPHRASE is removed. CMD replaces cwm-profile in the same
+    CWM_PROFILE_PASSPHRASE is removed, and a --passphrase-fd closed. CMD replaces cwm-profile in the same
     process, so signals reach it directly and its exit status is the
     result; 127 means CMD was not found, 126 that it could not be run.
     """
@@ -57,6 +57,9 @@ enum ExecCommand {
       environment[key] = nil
     }
     for (key, value) in ConnectCommand.environment(connection) { environment[key] = value }
+    // A passphrase descriptor that was not needed (a keyring profile) must
+    // not stay open in the program.
+    if let fd = context.passphrase.fileDescriptor { close(fd) }
     return replaceProcess(command, environment: environment)
   }
 
@@ -67,7 +70,7 @@ enum ExecCommand {
     defer {
       for pointer in argv + envp { free(pointer) }
     }
-    CoreDumps.restore()
+    ProcessHardening.restoreForChild()
     var failure = ENOENT
     for path in candidates(command[0], searchPath: environment["PATH"]) {
       execve(path, argv, envp)

@@ -18,6 +18,8 @@ enum ExitCode: Int32 {
   case secretsFileVersion = 14
   case insecurePermissions = 15
   case secretsFileIO = 16
+  case secretsFileMissing = 17
+  case passphraseSourceUnreadable = 18
 
   case noSessionBus = 20
   case noSecretService = 21
@@ -87,6 +89,8 @@ enum ExitCode: Int32 {
     case .unsupportedFileVersion: return .secretsFileVersion
     case .insecurePermissions: return .insecurePermissions
     case .fileIO: return .secretsFileIO
+    case .fileMissing, .noPreviousGeneration: return .secretsFileMissing
+    case .passphraseSourceUnreadable: return .passphraseSourceUnreadable
     }
   }
 

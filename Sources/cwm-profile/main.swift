@@ -24,7 +24,16 @@ let overview = """
     api NAME [METHOD] PATH
                       an authenticated request; --all follows paging
     exec NAME -- CMD  run CMD with the connection in its environment
+    change-passphrase re-encrypt the encrypted file under a new passphrase
+    restore-file      put the encrypted file's previous generation back
     help [COMMAND]    show help for a command
+
+  Options (also accepted after the command):
+    --passphrase-fd N     read the encrypted file's passphrase from
+                          descriptor N
+    --passphrase-file PATH
+                          read it from a file only you can read (relative:
+                          under $CREDENTIALS_DIRECTORY when that is set)
 
   Options:
     --verbose         print what is done on stderr (never secrets)
@@ -34,6 +43,8 @@ let overview = """
   Environment:
     CWM_PROFILE_STORE            default for add --store (auto|keyring|file)
     CWM_PROFILE_PASSPHRASE       passphrase of the encrypted file
+    CREDENTIALS_DIRECTORY        systemd credentials; one named
+                                 cwm-profile-passphrase is used
     CWM_PROFILE_KDF              key derivation for a new encrypted file:
                                  interactive (default), moderate, sensitive
     CWM_PROFILE_KEYRING_TIMEOUT  seconds a keyring call may take (default 10)
@@ -59,6 +70,8 @@ let commands: [String: (run: Command, help: String)] = [
   "disconnect": (DisconnectCommand.run, DisconnectCommand.help),
   "api": (ApiCommand.run, ApiCommand.help),
   "exec": (ExecCommand.run, ExecCommand.help),
+  "change-passphrase": (ChangePassphraseCommand.run, ChangePassphraseCommand.help),
+  "restore-file": (RestoreFileCommand.run, RestoreFileCommand.help),
 ]
 
 /// Runs one command line and returns the exit code; every error becomes
@@ -66,6 +79,13 @@ let commands: [String: (run: Command, help: String)] = [
 @MainActor func main(_ words: [String]) -> ExitCode {
   var words = words
   var verbose = false
+  let passphrase: PassphraseOptions
+  do {
+    passphrase = try PassphraseOptions.extract(from: &words)
+  } catch {
+    Console.error("cwm-profile: \(error.message)\nRun 'cwm-profile --help' for usage.\n")
+    return .usage
+  }
   while let first = words.first, first.hasPrefix("-") {
     words.removeFirst()
     switch first {
@@ -98,7 +118,8 @@ let commands: [String: (run: Command, help: String)] = [
     Console.error("cwm-profile: unknown command '\(name)'\nRun 'cwm-profile --help' for usage.\n")
     return .usage
   }
-  let context = Context(environment: ProcessInfo.processInfo.environment, verbose: verbose)
+  let context = Context(
+    environment: ProcessInfo.processInfo.environment, verbose: verbose, passphrase: passphrase)
   do {
     return try command.run(rest, context)
   } catch {
@@ -127,6 +148,7 @@ func oneLine(_ text: String) -> String {
   text.split(whereSeparator: \.isNewline).joined(separator: " ")
 }
 
-// A crash while secrets are in memory must not leave them in a core file.
-CoreDumps.disable()
+// A crash while secrets are in memory must not leave them in a core file,
+// and other processes of the same user must not read this one's memory.
+ProcessHardening.apply()
 exit(main(Array(CommandLine.arguments.dropFirst())).rawValue)

@@ -60,6 +60,9 @@ public final class ProfileManager: @unchecked Sendable {
     let profile = try profiles.profile(named: name)
     let store = stores.store(profile.store)
     guard let secret = try store.read(profile.primarySecret) else {
+      if let file = store as? EncryptedFileStore, !file.exists {
+        throw SecretStoreError.fileMissing(path: file.path)
+      }
       throw ConnectError.secretMissing(
         profile: profile.name, kind: profile.primarySecret.kind, store: store.kind)
     }

@@ -68,6 +68,102 @@ public final class EncryptedFileStore: SecretStore, @unchecked Sendable {
     try mutex.withLock { try load()?.keys.sorted() ?? [] }
   }
 
+  /// Where the generation before the current one is kept.
+  public var previousPath: String { path + ".previous" }
+
+  /// Re-encrypts every entry under a new passphrase and a fresh salt, in
+  /// one atomic replacement under the lock. The current passphrase is
+  /// checked first. The previous generation, which the old passphrase
+  /// still opens, is deleted once the new file is in place.
+  ///
+  /// - Parameters:
+  ///   - newPassphrase: asked as for a new file (twice on a terminal).
+  ///   - strength: the new work factor; nil keeps the file's own.
+  /// - Returns: how many entries were re-encrypted.
+  @discardableResult
+  public func changePassphrase(
+    to newPassphrase: PassphraseSource, strength: KeyDerivationStrength? = nil
+  ) throws -> Int {
+    try mutex.withLock {
+      let lock: FileLock
+      do { lock = try FileLock(path: lockPath) } catch { throw fileError(error) }
+      defer { withExtendedLifetime(lock) {} }
+      AtomicFile.removeStrayTemporaries(beside: path)
+      guard let entries = try load(), let current = derived else {
+        throw SecretStoreError.fileMissing(path: path)
+      }
+      let passphrase = try newPassphrase.passphrase(creating: true)
+      var header = SecretsFileFormat.Header(
+        opsLimit: current.ops, memLimitKiB: current.mem, generation: 0,
+        salt: Sodium.randomBytes(Sodium.saltLength), nonce: [], keyCheck: [])
+      if let limits = strength?.limits {
+        header.opsLimit = UInt32(limits.ops)
+        header.memLimitKiB = UInt32(limits.mem / 1024)
+      }
+      guard let key = SecretsFileFormat.deriveKey(passphrase, header: header) else {
+        throw SecretStoreError.fileIO(path: path, detail: "not enough memory for key derivation")
+      }
+      let generation = (try currentGeneration() ?? 0) &+ 1
+      let bytes = SecretsFileFormat.seal(
+        entries, key: key, salt: header.salt, opsLimit: header.opsLimit,
+        memLimitKiB: header.memLimitKiB, generation: generation)
+      do {
+        try AtomicFile.write(bytes, to: path, keepPrevious: false)
+      } catch {
+        throw fileError(error)
+      }
+      unlink(previousPath)
+      AtomicFile.syncDirectory((path as NSString).deletingLastPathComponent)
+      derived = (header.salt, header.opsLimit, header.memLimitKiB, key)
+      logger.debug("re-encrypted \(path) under a new passphrase, generation \(generation)")
+      return entries.count
+    }
+  }
+
+  /// Puts the previous generation back in place, once it has been opened
+  /// with this store's passphrase. The generation it replaces becomes the
+  /// previous one, so a second restore undoes the first.
+  ///
+  /// - Parameter dryRun: only check that the previous generation opens.
+  /// - Returns: the names of the entries in the restored generation.
+  @discardableResult
+  public func restorePrevious(dryRun: Bool = false) throws -> [String] {
+    try mutex.withLock {
+      let lock: FileLock
+      do { lock = try FileLock(path: lockPath) } catch { throw fileError(error) }
+      defer { withExtendedLifetime(lock) {} }
+      AtomicFile.removeStrayTemporaries(beside: path)
+      let bytes: [UInt8]
+      do {
+        guard let read = try AtomicFile.read(previousPath) else {
+          throw SecretStoreError.noPreviousGeneration(path: previousPath)
+        }
+        bytes = read
+      } catch let failure as AtomicFile.Failure {
+        throw fileError(failure)
+      }
+      if let mode = fileMode(previousPath), mode & 0o077 != 0 {
+        throw SecretStoreError.insecurePermissions(path: previousPath, mode: mode)
+      }
+      let entries: [String: SecretBytes]
+      do {
+        let header = try SecretsFileFormat.parseHeader(bytes)
+        entries = try SecretsFileFormat.open(bytes, header: header, key: try key(for: header))
+      } catch let problem as SecretsFileFormat.Problem {
+        if problem == .wrongPassphrase { derived = nil }
+        throw storeError(problem, path: previousPath)
+      }
+      guard !dryRun else { return entries.keys.sorted() }
+      do {
+        try AtomicFile.write(bytes, to: path, keepPrevious: true)
+      } catch {
+        throw fileError(error)
+      }
+      logger.debug("restored the previous generation of \(path)")
+      return entries.keys.sorted()
+    }
+  }
+
   /// Reads, changes and rewrites the file under the cross-process lock.
   /// `change` returns whether anything changed; when not, nothing is written.
   private func modify(_ change: (inout [String: SecretBytes]) throws -> Bool) throws {
@@ -168,7 +264,10 @@ public final class EncryptedFileStore: SecretStore, @unchecked Sendable {
     return .fileIO(path: path, detail: "\(error)")
   }
 
-  private func storeError(_ problem: SecretsFileFormat.Problem) -> SecretStoreError {
+  private func storeError(
+    _ problem: SecretsFileFormat.Problem, path: String? = nil
+  ) -> SecretStoreError {
+    let path = path ?? self.path
     switch problem {
     case .notOurs: return .fileCorrupted(path: path, reason: "not a cwm-profile secrets file")
     case .truncated: return .fileCorrupted(path: path, reason: "the file is truncated")

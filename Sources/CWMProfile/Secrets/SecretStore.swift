@@ -79,6 +79,8 @@ public enum SecretStoreError: Error, Equatable, Sendable {
 
   /// A passphrase is needed, none was given and there is no terminal to ask on.
   case passphraseUnavailable
+  /// A passphrase file or descriptor that was named cannot be read.
+  case passphraseSourceUnreadable(source: String, detail: String)
   /// The passphrase (or its confirmation) was empty or did not match.
   case passphraseRejected(reason: String)
   /// The passphrase does not open the encrypted file.
@@ -87,6 +89,10 @@ public enum SecretStoreError: Error, Equatable, Sendable {
   case fileCorrupted(path: String, reason: String)
   /// The encrypted file was written by a newer, unknown format version.
   case unsupportedFileVersion(path: String, version: Int)
+  /// A profile's secrets are in the encrypted file, and there is none.
+  case fileMissing(path: String)
+  /// There is no previous generation of the encrypted file to restore.
+  case noPreviousGeneration(path: String)
   /// The encrypted file or its folder can be read or written by others.
   case insecurePermissions(path: String, mode: UInt32)
   /// Reading or writing the encrypted file failed at the system level.
@@ -109,11 +115,19 @@ extension SecretStoreError: CustomStringConvertible {
     case .passphraseUnavailable:
       return
         "the encrypted file needs a passphrase: set CWM_PROFILE_PASSPHRASE or run from a terminal"
+    case .passphraseSourceUnreadable(let source, let detail):
+      return "cannot read the passphrase from \(source): \(detail)"
     case .passphraseRejected(let reason): return "passphrase rejected: \(reason)"
     case .wrongPassphrase(let path): return "wrong passphrase for \(path)"
     case .fileCorrupted(let path, let reason): return "\(path) is damaged: \(reason)"
     case .unsupportedFileVersion(let path, let version):
       return "\(path) uses format version \(version), which this cwm-profile cannot read"
+    case .fileMissing(let path):
+      return
+        "\(path) does not exist; restore it from a backup, or put its previous generation "
+        + "back with 'cwm-profile restore-file' if \(path).previous exists"
+    case .noPreviousGeneration(let path):
+      return "there is no previous generation to restore (\(path) does not exist)"
     case .insecurePermissions(let path, let mode):
       return
         "\(path) is accessible to others (mode \(String(mode, radix: 8))); run chmod go-rwx on it"

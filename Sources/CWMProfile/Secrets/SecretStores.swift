@@ -64,6 +64,12 @@ public final class SecretStores: @unchecked Sendable {
     }
   }
 
+  /// The encrypted file store, for the operations only it has.
+  public var encryptedFile: EncryptedFileStore {
+    // `store(.file)` always makes an `EncryptedFileStore`.
+    store(.file) as! EncryptedFileStore
+  }
+
   /// The store of `kind`, opened once per instance.
   public func store(_ kind: StoreKind) -> SecretStore {
     if let store = opened[kind] { return store }
