@@ -55,16 +55,27 @@ final class CLIHarness: @unchecked Sendable {
 
   /// Runs `cwm-profile` with `arguments`; `stdin` nil means no standard
   /// input at all (as under CI), not an empty pipe.
+  ///
+  /// - Parameter descriptors: files to open for reading on descriptors
+  ///   above 2 (`[3: path]`), for `--passphrase-fd`; a shell opens them
+  ///   and then becomes `cwm-profile`.
   @discardableResult
   func run(
     _ arguments: [String], stdin: String? = nil, extra: [String: String?] = [:],
-    timeout: Double = 60
+    descriptors: [Int32: String] = [:], timeout: Double = 60
   ) throws -> CLIResult {
     var environment = self.environment
     for (key, value) in extra { environment[key] = value }
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: Self.binary)
-    process.arguments = arguments
+    if descriptors.isEmpty {
+      process.executableURL = URL(fileURLWithPath: Self.binary)
+      process.arguments = arguments
+    } else {
+      let redirections = descriptors.sorted { $0.key < $1.key }
+        .map { "\($0.key)<'\($0.value)'" }.joined(separator: " ")
+      process.executableURL = URL(fileURLWithPath: "/bin/sh")
+      process.arguments = ["-c", "exec \"$0\" \"$@\" \(redirections)", Self.binary] + arguments
+    }
     process.environment = environment
     let output = Pipe()
     let errors = Pipe()
@@ -75,7 +86,7 @@ final class CLIHarness: @unchecked Sendable {
     let started = Date()
     try process.run()
     if let stdin {
-      input.fileHandleForWriting.write(Data(stdin.utf8))
+      writeWithoutBrokenPipe(input.fileHandleForWriting.fileDescriptor, Array(stdin.utf8))
       try input.fileHandleForWriting.close()
     }
     let outData = output.fileHandleForReading.readDataToEndOfFile()
@@ -130,15 +141,29 @@ extension CLIResult {
 final class RunningCLI {
   let pid: pid_t
   let stdoutPath: String
+  /// The write end of a pipe the program reads on `pipeDescriptor`, when
+  /// one was asked for; the test writes to it and closes it.
+  private(set) var pipeWriter: Int32 = -1
 
   /// Starts `cwm-profile` with a clean signal mask (test threads block
   /// some signals, and children would inherit that), no standard input,
   /// and standard output in a file.
-  init(_ arguments: [String], harness: CLIHarness) throws {
+  ///
+  /// - Parameter pipeDescriptor: a descriptor number above 2 on which the
+  ///   program finds the read end of a pipe whose write end is `pipeWriter`.
+  init(_ arguments: [String], harness: CLIHarness, pipeDescriptor: Int32? = nil) throws {
     stdoutPath = harness.home.path + "/running-\(UUID().uuidString).out"
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
+    var ends: [Int32] = [-1, -1]
+    if let target = pipeDescriptor {
+      guard pipe(&ends) == 0 else { throw CLIHarnessError(description: "pipe failed") }
+      posix_spawn_file_actions_adddup2(&actions, ends[0], target)
+      if ends[0] != target { posix_spawn_file_actions_addclose(&actions, ends[0]) }
+      if ends[1] != target { posix_spawn_file_actions_addclose(&actions, ends[1]) }
+    }
+    defer { if ends[0] >= 0 { close(ends[0]) } }
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
     posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
     posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
@@ -158,8 +183,22 @@ final class RunningCLI {
     defer { for pointer in argv + envp { free(pointer) } }
     var child: pid_t = 0
     let rc = posix_spawn(&child, CLIHarness.binary, &actions, &attributes, argv, envp)
-    guard rc == 0 else { throw CLIHarnessError(description: "posix_spawn failed: \(rc)") }
+    guard rc == 0 else {
+      if ends[1] >= 0 { close(ends[1]) }
+      throw CLIHarnessError(description: "posix_spawn failed: \(rc)")
+    }
     pid = child
+    pipeWriter = ends[1]
+  }
+
+  deinit { if pipeWriter >= 0 { close(pipeWriter) } }
+
+  /// Writes `text` to the pipe and closes it.
+  func finishPipe(with text: String) {
+    guard pipeWriter >= 0 else { return }
+    writeWithoutBrokenPipe(pipeWriter, Array(text.utf8))
+    close(pipeWriter)
+    pipeWriter = -1
   }
 
   /// Standard output so far.
@@ -194,4 +233,34 @@ final class RunningCLI {
 
 struct CLIHarnessError: Error, CustomStringConvertible {
   var description: String
+}
+
+/// Writes to a pipe whose reader may already be gone (a command that
+/// failed before reading its input) without the test process dying of
+/// `SIGPIPE`: the signal is blocked on this thread for the write, and one
+/// it raised is taken off the thread again before the mask is restored.
+/// The signal's disposition is left alone, so children still get the
+/// default.
+func writeWithoutBrokenPipe(_ fd: Int32, _ bytes: [UInt8]) {
+  var pipeSignal = sigset_t()
+  sigemptyset(&pipeSignal)
+  sigaddset(&pipeSignal, SIGPIPE)
+  var saved = sigset_t()
+  pthread_sigmask(SIG_BLOCK, &pipeSignal, &saved)
+  var offset = 0
+  var broken = false
+  while offset < bytes.count {
+    let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+    if n < 0 {
+      if errno == EINTR { continue }
+      broken = errno == EPIPE
+      break
+    }
+    offset += n
+  }
+  if broken {
+    var none = timespec()
+    _ = sigtimedwait(&pipeSignal, nil, &none)
+  }
+  pthread_sigmask(SIG_SETMASK, &saved, nil)
 }

@@ -83,7 +83,11 @@ public final class PrivateSecretService: @unchecked Sendable {
 
   /// Starts a private bus and an unlocked keyring daemon on it, and checks
   /// that the login collection really is unlocked.
-  public static func start() throws -> PrivateSecretService {
+  ///
+  /// - Parameter keyring: false starts the bus alone, with no way to start
+  ///   a Secret Service on it (no D-Bus activation): a session bus without
+  ///   a keyring, as on a server with a bus but no desktop.
+  public static func start(keyring: Bool = true) throws -> PrivateSecretService {
     let missing = missingTools
     guard missing.isEmpty else { throw FixtureError.toolsMissing(missing) }
     let directory = try makePrivateDirectory()
@@ -91,7 +95,8 @@ public final class PrivateSecretService: @unchecked Sendable {
     let (address, pid): (String, pid_t)
     do {
       environment = try privateEnvironment(in: directory)
-      (address, pid) = try startBus(in: directory, environment: environment)
+      (address, pid) = try startBus(
+        in: directory, environment: environment, activation: keyring)
     } catch {
       try? FileManager.default.removeItem(at: directory)
       throw error
@@ -102,7 +107,7 @@ public final class PrivateSecretService: @unchecked Sendable {
     let service = PrivateSecretService(
       directory: directory, environment: environment, address: address, busPID: pid)
     try service.startWatchdog()
-    try service.startKeyring(replacing: false)
+    if keyring { try service.startKeyring(replacing: false) }
     return service
   }
 
@@ -134,14 +139,22 @@ public final class PrivateSecretService: @unchecked Sendable {
   }
 
   /// Runs `dbus-daemon --session --fork` and reads back its address and PID.
+  /// Without activation it runs from a configuration of its own that names
+  /// no service folders, so nothing can be started on demand.
   private static func startBus(
-    in directory: URL, environment: [String: String]
+    in directory: URL, environment: [String: String], activation: Bool
   ) throws -> (String, pid_t) {
     let socket = directory.appendingPathComponent("bus").path
+    var configuration = ["--session"]
+    if !activation {
+      let path = directory.appendingPathComponent("bus.conf")
+      try Data(bareBusConfiguration.utf8).write(to: path)
+      configuration = ["--config-file=\(path.path)"]
+    }
     let result = try execute(
       "dbus-daemon",
-      [
-        "--session", "--fork", "--nopidfile", "--print-address=1", "--print-pid=1",
+      configuration + [
+        "--fork", "--nopidfile", "--print-address=1", "--print-pid=1",
         "--address=unix:path=\(socket)",
       ],
       environment: environment, input: nil, timeout: 10, scratch: directory.path)
@@ -151,6 +164,23 @@ public final class PrivateSecretService: @unchecked Sendable {
     }
     return (lines[0], pid)
   }
+
+  /// A session bus that lets everyone talk and own names, and starts
+  /// nothing by itself.
+  private static let bareBusConfiguration = """
+    <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+     "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+    <busconfig>
+      <type>session</type>
+      <listen>unix:tmpdir=/tmp</listen>
+      <auth>EXTERNAL</auth>
+      <policy context="default">
+        <allow send_destination="*" eavesdrop="true"/>
+        <allow eavesdrop="true"/>
+        <allow own="*"/>
+      </policy>
+    </busconfig>
+    """
 
   /// A child that cleans up if this process dies without stopping the
   /// fixture: it waits for end-of-file on a pipe whose other end only we
@@ -265,6 +295,30 @@ public final class PrivateSecretService: @unchecked Sendable {
   /// Lets a suspended keyring daemon run again (`SIGCONT`).
   public func resumeKeyring() throws {
     try signalKeyring(SIGCONT)
+  }
+
+  /// Ends the current keyring daemon, as a crash would, and waits until it
+  /// no longer owns the service name. On a bus with activation the next
+  /// call starts a new daemon, whose login keyring is locked until someone
+  /// unlocks it; `adoptServiceOwner()` records that one for `stop()`.
+  public func stopKeyring() throws {
+    guard let pid = mutex.withLock({ keyringPIDs.last }) else {
+      throw FixtureError.setupFailed("no keyring daemon of ours is running")
+    }
+    Self.end(pid, named: "gnome-keyring")
+    try retry("the stopped daemon still owns the name") { (try? serviceOwnerPID()) != pid }
+  }
+
+  /// Records whoever now provides the service (a daemon the bus started
+  /// on demand), so that `stop()` ends it too.
+  public func adoptServiceOwner() throws {
+    guard let pid = try? serviceOwnerPID(), Self.isRunning(pid, named: "gnome-keyring") else {
+      return
+    }
+    try mutex.withLock {
+      if !keyringPIDs.contains(pid) { keyringPIDs.append(pid) }
+      try recordPIDs(keyringPIDs)
+    }
   }
 
   private func signalKeyring(_ signal: Int32) throws {

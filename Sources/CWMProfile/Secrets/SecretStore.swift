@@ -114,7 +114,8 @@ extension SecretStoreError: CustomStringConvertible {
     case .keyringFailed(let detail): return "keyring error: \(detail)"
     case .passphraseUnavailable:
       return
-        "the encrypted file needs a passphrase: set CWM_PROFILE_PASSPHRASE or run from a terminal"
+        "the encrypted file needs a passphrase: give --passphrase-fd or --passphrase-file, "
+        + "set CWM_PROFILE_PASSPHRASE, or run from a terminal"
     case .passphraseSourceUnreadable(let source, let detail):
       return "cannot read the passphrase from \(source): \(detail)"
     case .passphraseRejected(let reason): return "passphrase rejected: \(reason)"

@@ -3,10 +3,22 @@
 #endif
 
 /// A terminal to ask for secrets on, with echo turned off while typing.
-public struct Terminal: Sendable {
+/// The controlling terminal stays open until the value is released, so it
+/// can be asked more than once (a new passphrase and its confirmation).
+public final class Terminal: Sendable {
   private let inputFD: Int32
   private let outputFD: Int32
   private let ownsDescriptors: Bool
+
+  private init(inputFD: Int32, outputFD: Int32, ownsDescriptors: Bool) {
+    self.inputFD = inputFD
+    self.outputFD = outputFD
+    self.ownsDescriptors = ownsDescriptors
+  }
+
+  deinit {
+    if ownsDescriptors { close(inputFD) }
+  }
 
   /// The process's controlling terminal (`/dev/tty`), or nil when there is
   /// none (cron, CI, a service).
@@ -25,7 +37,6 @@ public struct Terminal: Sendable {
   /// Shows `prompt`, reads one line without echoing it, and returns it
   /// without the line ending; nil at end of input or on a read error.
   public func readHidden(prompt: String) -> SecretBytes? {
-    defer { if ownsDescriptors { close(inputFD) } }
     write(prompt)
     var saved = termios()
     let canHide = tcgetattr(inputFD, &saved) == 0
