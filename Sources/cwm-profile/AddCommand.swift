@@ -1,5 +1,9 @@
 import CWMProfile
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// `cwm-profile add NAME ...`: saves a profile and asks for its private key.
 enum AddCommand {
   static let specs = [
@@ -58,12 +62,7 @@ enum AddCommand {
       }
       return value
     }
-    let preferenceText =
-      arguments.value("store") ?? context.environment["CWM_PROFILE_STORE"] ?? "auto"
-    guard let preference = StorePreference(rawValue: preferenceText) else {
-      throw UsageError(
-        message: "--store must be auto, keyring or file, not '\(preferenceText)'", command: "add")
-    }
+    let preference = try storePreference(arguments, context)
     let username = arguments.value("username")
     if username != nil {
       for option in ["public-key", "member-id"] where arguments.value(option) != nil {
@@ -78,6 +77,7 @@ enum AddCommand {
       apiVersion: arguments.value("api-version"), caFile: arguments.value("ca-file"),
       codebase: arguments.value("codebase"), store: .file)
     profile = try profile.validated()
+    if let caFile = profile.caFile { try checkReadable(caFile) }
 
     let manager = try context.manager()
     if (try? manager.profiles.profile(named: name)) != nil {
@@ -89,14 +89,55 @@ enum AddCommand {
 
     let what = username == nil ? "private key" : "password"
     let prompt = username.map { "Password for \($0) (\(name)): " } ?? "Private key for \(name): "
-    guard let secret = SecretInput.read(prompt: prompt), !secret.isEmpty else {
-      throw CommandFailure(message: "no \(what) was given", code: .invalidValue)
+    let secret: SecretBytes
+    switch SecretInput.read(prompt: prompt) {
+    case .some(.value(let value)) where !value.isEmpty: secret = value
+    case .some(.tooLong(let limit)):
+      throw CommandFailure(
+        message: "the \(what) on standard input is longer than \(limit / 1024) KiB; "
+          + "nothing was saved",
+        code: .invalidValue)
+    default: throw CommandFailure(message: "no \(what) was given", code: .invalidValue)
     }
     try manager.add(profile, secret: secret)
     Console.error(
       "cwm-profile: added profile '\(name)'; its \(what) is in the "
         + "\(describe(choice.kind, context)).\n")
     return .success
+  }
+
+  /// `--store`, else `CWM_PROFILE_STORE`, else `auto`; each named in its
+  /// own error.
+  static func storePreference(_ arguments: ParsedArguments, _ context: Context) throws
+    -> StorePreference
+  {
+    if let text = arguments.value("store") {
+      guard let preference = StorePreference(rawValue: text) else {
+        throw UsageError(
+          message: "--store must be auto, keyring or file, not '\(text)'", command: "add")
+      }
+      return preference
+    }
+    guard let text = context.environment["CWM_PROFILE_STORE"] else { return .auto }
+    guard let preference = StorePreference(rawValue: text) else {
+      throw CommandFailure(
+        message: "CWM_PROFILE_STORE must be auto, keyring or file, not '\(text)'", code: .usage)
+    }
+    return preference
+  }
+
+  /// Refuses a CA file that cannot be read now, rather than at connect.
+  static func checkReadable(_ path: String) throws {
+    var info = stat()
+    guard stat(path, &info) == 0 else {
+      throw CommandFailure(
+        message: "--ca-file \(path) cannot be read: \(String(cString: strerror(errno)))",
+        code: .caFileUnreadable)
+    }
+    guard info.st_mode & S_IFMT == S_IFREG, access(path, R_OK) == 0 else {
+      throw CommandFailure(
+        message: "--ca-file \(path) is not a readable file", code: .caFileUnreadable)
+    }
   }
 
   static func describe(_ kind: StoreKind, _ context: Context) -> String {

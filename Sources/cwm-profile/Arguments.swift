@@ -72,7 +72,9 @@ struct ParsedArguments {
         if let inlineValue {
           value = inlineValue
         } else {
-          guard index < words.count else {
+          // A value that looks like an option is a forgotten value, not a
+          // value: `--server --company acme`. `--server=--x` still works.
+          guard index < words.count, !words[index].hasPrefix("--") else {
             throw UsageError(message: "option '--\(name)' needs a value", command: command)
           }
           value = words[index]

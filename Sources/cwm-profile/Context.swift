@@ -20,13 +20,14 @@ struct Context {
 
   /// A number from the environment, within `range`, or `fallback` when unset.
   func number(_ variable: String, _ fallback: Double, _ range: ClosedRange<Double>)
-    throws(UsageError) -> Double
+    throws(CommandFailure) -> Double
   {
     guard let text = environment[variable] else { return fallback }
     guard let value = Double(text), range.contains(value) else {
-      throw UsageError(
+      throw CommandFailure(
         message: "\(variable) must be a number from \(format(range.lowerBound)) "
-          + "to \(format(range.upperBound))")
+          + "to \(format(range.upperBound)), not '\(text)'",
+        code: .usage)
     }
     return value
   }
@@ -45,23 +46,24 @@ struct Context {
   }
 
   /// The work factor for a new encrypted file (`CWM_PROFILE_KDF`).
-  func strength() throws(UsageError) -> KeyDerivationStrength {
+  func strength() throws(CommandFailure) -> KeyDerivationStrength {
     guard let text = environment["CWM_PROFILE_KDF"] else { return .interactive }
     guard let strength = KeyDerivationStrength(rawValue: text) else {
       let names = KeyDerivationStrength.allCases.map(\.rawValue).joined(separator: ", ")
-      throw UsageError(message: "CWM_PROFILE_KDF must be one of \(names)")
+      throw CommandFailure(
+        message: "CWM_PROFILE_KDF must be one of \(names), not '\(text)'", code: .usage)
     }
     return strength
   }
 
   /// The retry policy from `CWM_PROFILE_RETRIES` and `CWM_PROFILE_RETRY_DELAY`.
-  func retryPolicy() throws(UsageError) -> RetryPolicy {
+  func retryPolicy() throws(CommandFailure) -> RetryPolicy {
     let retries = try number("CWM_PROFILE_RETRIES", 3, 0...10)
     let delay = try number("CWM_PROFILE_RETRY_DELAY", 1, 0...60)
     return RetryPolicy(maxAttempts: Int(retries) + 1, baseDelay: delay)
   }
 
-  func manager() throws(UsageError) -> ProfileManager {
+  func manager() throws(CommandFailure) -> ProfileManager {
     let total = try number("CWM_PROFILE_HTTP_TIMEOUT", 60, 0.1...3600)
     let policy = try retryPolicy()
     let logger = self.logger

@@ -163,8 +163,11 @@ enum DisconnectCommand {
       return .success
     }
     let name = try arguments.onePositional("profile name", command: "disconnect")
-    try context.manager().disconnect(named: name)
-    Console.error("cwm-profile: forgot the cached connection of '\(name)'\n")
+    let forgot = try context.manager().disconnect(named: name)
+    Console.error(
+      forgot
+        ? "cwm-profile: forgot the cached connection of '\(name)'\n"
+        : "cwm-profile: '\(name)' had no cached connection\n")
     return .success
   }
 }

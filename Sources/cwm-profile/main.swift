@@ -91,6 +91,10 @@ let commands: [String: (run: Command, help: String)] = [
     switch first {
     case "--verbose", "-v": verbose = true
     case "--version":
+      guard words.isEmpty else {
+        Console.error("cwm-profile: --version takes no arguments\n")
+        return .usage
+      }
       Console.out("cwm-profile \(version)\n")
       return .success
     case "--help", "-h":
@@ -107,12 +111,18 @@ let commands: [String: (run: Command, help: String)] = [
   }
   let rest = Array(words.dropFirst())
   if name == "help" {
-    if let topic = rest.first, let command = commands[topic] {
-      Console.out(command.help + "\n")
+    guard let topic = rest.first, topic != "--help", topic != "-h" else {
+      Console.out(overview + "\n")
       return .success
     }
-    Console.out(overview + "\n")
-    return rest.isEmpty ? .success : .usage
+    guard let command = commands[topic], rest.count == 1 else {
+      Console.error(
+        "cwm-profile: no help for '\(rest.joined(separator: " "))'\n"
+          + "Run 'cwm-profile --help' for the commands.\n")
+      return .usage
+    }
+    Console.out(command.help + "\n")
+    return .success
   }
   guard let command = commands[name] else {
     Console.error("cwm-profile: unknown command '\(name)'\nRun 'cwm-profile --help' for usage.\n")

@@ -125,9 +125,13 @@ public struct ConnectionCache: Sendable {
 
   /// Forgets the cached connection of `name`: the record, and the secret
   /// part in `store` when one is given.
-  public func forget(_ name: String, store: SecretStore?) throws {
-    unlink(path(name))
-    if let store { try store.delete(SecretKey(profile: name, kind: .token)) }
+  ///
+  /// - Returns: whether anything was cached.
+  @discardableResult
+  public func forget(_ name: String, store: SecretStore?) throws -> Bool {
+    let hadFile = unlink(path(name)) == 0
+    guard let store else { return hadFile }
+    return try store.delete(SecretKey(profile: name, kind: .token)) || hadFile
   }
 
   /// A digest of the profile's non-secret fields and the options.

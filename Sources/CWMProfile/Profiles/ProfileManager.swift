@@ -24,7 +24,7 @@ public final class ProfileManager: @unchecked Sendable {
       throw ProfileError.invalidValue(field: "secret", reason: "it is empty")
     }
     let store = stores.store(profile.store)
-    try? cache.forget(profile.name, store: nil)
+    _ = try? cache.forget(profile.name, store: nil)
     var wrote = false
     do {
       try profiles.add(profile) {
@@ -42,10 +42,7 @@ public final class ProfileManager: @unchecked Sendable {
   @discardableResult
   public func remove(named name: String) throws -> Profile {
     try profiles.remove(named: name) { profile in
-      let store = stores.store(profile.store)
-      for kind in SecretKind.allCases {
-        try store.delete(SecretKey(profile: profile.name, kind: kind))
-      }
+      try stores.store(profile.store).deleteAll(profile: profile.name)
       try cache.forget(profile.name, store: nil)
     }
   }
@@ -71,22 +68,32 @@ public final class ProfileManager: @unchecked Sendable {
     {
       guard cache.needsNewToken(cached) else { return cached }
       let refreshed = try engine.refreshToken(cached, profile: profile, secret: secret)
-      try cache.save(refreshed, profile: profile, options: options, secret: secret, store: store)
+      try profiles.whileSaved(profile) {
+        try cache.save(refreshed, profile: profile, options: options, secret: secret, store: store)
+      }
       return refreshed
     }
     do {
       let connection = try engine.connect(profile, secret: secret, options: options)
-      try cache.save(connection, profile: profile, options: options, secret: secret, store: store)
+      // A profile removed or changed while this one was connecting gets no
+      // cache: its secrets must stay gone.
+      try profiles.whileSaved(profile) {
+        try cache.save(
+          connection, profile: profile, options: options, secret: secret, store: store)
+      }
       return connection
     } catch {
-      try? cache.forget(profile.name, store: store)
+      _ = try? cache.forget(profile.name, store: store)
       throw error
     }
   }
 
   /// Forgets the cached connection of `name`.
-  public func disconnect(named name: String) throws {
+  ///
+  /// - Returns: whether there was one.
+  @discardableResult
+  public func disconnect(named name: String) throws -> Bool {
     let profile = try profiles.profile(named: name)
-    try cache.forget(profile.name, store: stores.store(profile.store))
+    return try cache.forget(profile.name, store: stores.store(profile.store))
   }
 }

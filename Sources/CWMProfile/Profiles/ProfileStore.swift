@@ -50,6 +50,23 @@ public final class ProfileStore: Sendable {
     }
   }
 
+  /// Runs `body` under the list's lock, but only while `profile` is still
+  /// saved exactly as given, so that nothing derived from a profile (a
+  /// cached connection, a token) is written after the profile was removed
+  /// or changed by another process.
+  ///
+  /// - Returns: whether `body` ran.
+  @discardableResult
+  public func whileSaved(_ profile: Profile, _ body: () throws -> Void) throws -> Bool {
+    var ran = false
+    try locked {
+      guard try load()[profile.name] == profile else { return }
+      try body()
+      ran = true
+    }
+    return ran
+  }
+
   /// Replaces the existing profile with the same name.
   public func update(_ profile: Profile) throws {
     try modify { profiles in
@@ -102,7 +119,8 @@ public final class ProfileStore: Sendable {
     return contents.profiles
   }
 
-  private func modify(_ change: (inout [String: Profile]) throws -> Void) throws {
+  /// Runs `body` holding the cross-process lock of the list.
+  private func locked(_ body: () throws -> Void) throws {
     let lock: FileLock
     do {
       lock = try FileLock(path: path + ".lock")
@@ -110,6 +128,14 @@ public final class ProfileStore: Sendable {
       throw ProfileError.fileIO(path: error.path, detail: error.detail)
     }
     defer { withExtendedLifetime(lock) {} }
+    try body()
+  }
+
+  private func modify(_ change: (inout [String: Profile]) throws -> Void) throws {
+    try locked { try rewrite(change) }
+  }
+
+  private func rewrite(_ change: (inout [String: Profile]) throws -> Void) throws {
     AtomicFile.removeStrayTemporaries(beside: path)
     var profiles = try load()
     try change(&profiles)

@@ -63,6 +63,21 @@ public final class EncryptedFileStore: SecretStore, @unchecked Sendable {
     return found
   }
 
+  /// Removes every entry of `profile` in one write, then the previous
+  /// generation, which would still hold them.
+  @discardableResult
+  public func deleteAll(profile: String) throws -> Int {
+    var count = 0
+    try modify(keepPrevious: false) { entries in
+      for kind in SecretKind.allCases {
+        let name = SecretKey(profile: profile, kind: kind).description
+        if entries.removeValue(forKey: name) != nil { count += 1 }
+      }
+      return count > 0
+    }
+    return count
+  }
+
   /// The names of every entry, for diagnostics; no values.
   public func entryNames() throws -> [String] {
     try mutex.withLock { try load()?.keys.sorted() ?? [] }
@@ -166,7 +181,11 @@ public final class EncryptedFileStore: SecretStore, @unchecked Sendable {
 
   /// Reads, changes and rewrites the file under the cross-process lock.
   /// `change` returns whether anything changed; when not, nothing is written.
-  private func modify(_ change: (inout [String: SecretBytes]) throws -> Bool) throws {
+  /// Without `keepPrevious` the generation replaced is not kept, and an
+  /// older one is deleted.
+  private func modify(
+    keepPrevious: Bool = true, _ change: (inout [String: SecretBytes]) throws -> Bool
+  ) throws {
     try mutex.withLock {
       let lock: FileLock
       do { lock = try FileLock(path: lockPath) } catch { throw fileError(error) }
@@ -180,9 +199,13 @@ public final class EncryptedFileStore: SecretStore, @unchecked Sendable {
         entries, key: key.key, salt: key.salt, opsLimit: key.ops, memLimitKiB: key.mem,
         generation: generation)
       do {
-        try AtomicFile.write(bytes, to: path, keepPrevious: true)
+        try AtomicFile.write(bytes, to: path, keepPrevious: keepPrevious)
       } catch {
         throw fileError(error)
+      }
+      if !keepPrevious {
+        unlink(previousPath)
+        AtomicFile.syncDirectory((path as NSString).deletingLastPathComponent)
       }
       logger.debug("wrote \(path), generation \(generation), \(entries.count) entries")
     }

@@ -57,6 +57,24 @@ public protocol SecretStore: AnyObject, Sendable {
   /// - Returns: whether there was one.
   @discardableResult
   func delete(_ key: SecretKey) throws -> Bool
+
+  /// Removes every secret of `profile`, leaving no copy of them that the
+  /// store keeps for itself (such as an earlier generation of a file).
+  ///
+  /// - Returns: how many there were.
+  @discardableResult
+  func deleteAll(profile: String) throws -> Int
+}
+
+extension SecretStore {
+  @discardableResult
+  public func deleteAll(profile: String) throws -> Int {
+    var count = 0
+    for kind in SecretKind.allCases where try delete(SecretKey(profile: profile, kind: kind)) {
+      count += 1
+    }
+    return count
+  }
 }
 
 /// Why a secret store could not do what was asked. Descriptions are one
