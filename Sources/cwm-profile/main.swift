@@ -24,6 +24,10 @@ let overview = """
     api NAME [METHOD] PATH
                       an authenticated request; --all follows paging
     exec NAME -- CMD  run CMD with the connection in its environment
+    migrate NAME|--all --to keyring|file
+                      move secrets to the other store
+    doctor            check the keyring, the encrypted file and where
+                      each profile's secrets are; changes nothing
     help [COMMAND]    show help for a command
 
   Options:
@@ -59,6 +63,8 @@ let commands: [String: (run: Command, help: String)] = [
   "disconnect": (DisconnectCommand.run, DisconnectCommand.help),
   "api": (ApiCommand.run, ApiCommand.help),
   "exec": (ExecCommand.run, ExecCommand.help),
+  "migrate": (MigrateCommand.run, MigrateCommand.help),
+  "doctor": (DoctorCommand.run, DoctorCommand.help),
 ]
 
 /// Runs one command line and returns the exit code; every error becomes
