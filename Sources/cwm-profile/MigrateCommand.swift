@@ -25,7 +25,8 @@ enum MigrateCommand {
       --to keyring|file   the store to move to; the keyring must be usable
       --all               every profile, in name order, stopping at the
                           first failure
-      --dry-run           print what would be moved; read and change nothing
+      --dry-run           print what would be moved; read no secret and
+                          change nothing (a keyring target must be usable)
     """
 
   static func run(_ words: [String], _ context: Context) throws -> ExitCode {
