@@ -24,6 +24,10 @@ let overview = """
     api NAME [METHOD] PATH
                       an authenticated request; --all follows paging
     exec NAME -- CMD  run CMD with the connection in its environment
+    migrate NAME|--all --to keyring|file
+                      move secrets to the other store
+    doctor            check the keyring, the encrypted file and where
+                      each profile's secrets are; changes nothing
     change-passphrase re-encrypt the encrypted file under a new passphrase
     restore-file      put the encrypted file's previous generation back
     help [COMMAND]    show help for a command
@@ -70,6 +74,8 @@ let commands: [String: (run: Command, help: String)] = [
   "disconnect": (DisconnectCommand.run, DisconnectCommand.help),
   "api": (ApiCommand.run, ApiCommand.help),
   "exec": (ExecCommand.run, ExecCommand.help),
+  "migrate": (MigrateCommand.run, MigrateCommand.help),
+  "doctor": (DoctorCommand.run, DoctorCommand.help),
   "change-passphrase": (ChangePassphraseCommand.run, ChangePassphraseCommand.help),
   "restore-file": (RestoreFileCommand.run, RestoreFileCommand.help),
 ]
