@@ -65,7 +65,8 @@ import Testing
     #expect(try manager.profiles.profile(named: "acme").store == .memory)
     #expect(
       targetSteps == ["write private-key", "write token", "read private-key", "read token"])
-    #expect(sourceSteps.suffix(2) == ["delete private-key", "delete token"])
+    #expect(
+      sourceSteps.suffix(3) == ["delete private-key", "delete password", "delete token"])
     #expect(!FileManager.default.fileExists(atPath: cached))
   }
 

@@ -37,7 +37,8 @@ public final class Terminal: Sendable {
   /// Shows `prompt`, reads one line without echoing it, and returns it
   /// without the line ending; nil at end of input or on a read error.
   public func readHidden(prompt: String) -> SecretBytes? {
-    write(prompt)
+    // Echo goes off before the prompt shows, so that an answer typed as
+    // soon as the prompt appears is neither echoed nor flushed away.
     var saved = termios()
     let canHide = tcgetattr(inputFD, &saved) == 0
     if canHide {
@@ -47,6 +48,7 @@ public final class Terminal: Sendable {
       tcsetattr(inputFD, TCSAFLUSH, &quiet)
     }
     defer { if canHide { tcsetattr(inputFD, TCSAFLUSH, &saved) } }
+    write(prompt)
     return readLine(from: inputFD)
   }
 
