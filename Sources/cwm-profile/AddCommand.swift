@@ -32,7 +32,8 @@ enum AddCommand {
     terminal, and otherwise read from standard input.
 
     Options:
-      --server HOST         Manage server: host, host:port or a URL
+      --server HOST         Manage server: host, host:port or a URL; an
+                            IPv6 address in brackets ([2001:db8::1]:8443)
       --company ID          company identifier used at login
       --client-id ID        the integration's client ID
       --public-key KEY      public half of the API key
@@ -42,6 +43,7 @@ enum AddCommand {
       --api-version V       pin an API version such as 2025.1 (default: the
                             server's, detected at connect)
       --ca-file PATH        PEM file of certificate authorities to trust
+                            instead of the system's
       --codebase NAME       use this codebase instead of looking it up
       --store auto|keyring|file
                             where the private key goes (default: auto, or

@@ -25,9 +25,11 @@ enum ApiCommand {
                                               [--all [--forward-only]]
 
     Sends an authenticated request to the profile's API and prints the
-    JSON answer. PATH is relative to the base URL (service/tickets).
-    METHOD is GET, POST, PUT, PATCH or DELETE; the default is GET, or POST
-    when --data is given.
+    JSON answer. PATH is relative to the base URL (service/tickets), or a
+    full URL under it; '.' and '..' segments (also percent-encoded) and
+    backslashes are refused. METHOD is GET, POST, PUT, PATCH or DELETE; the
+    default is GET, or POST when --data is given. An answer that is not
+    JSON is an error (exit 31).
 
     Options:
       --query K=V       a query parameter, URL-encoded for you; repeatable
@@ -35,7 +37,9 @@ enum ApiCommand {
       --data JSON       a request body: the JSON itself, @FILE to read a
                         file, or - to read standard input
       --all             follow the Link header's next pages and print one
-                        JSON array, writing each page as it arrives
+                        JSON array, writing each page as it arrives; a
+                        next link that cannot be read or leaves the base
+                        URL ends it with an error (exit 31)
       --forward-only    with --all, ask for forward-only paging
       --api-version V   use version V for this call only
       --force           ignore the cached connection
@@ -76,16 +80,23 @@ enum ApiCommand {
       throw UsageError(message: "--all works with GET only", command: "api")
     }
     let options = ConnectEngine.Options(apiVersion: arguments.value("api-version"))
-    try context.manager().withClient(named: name, options: options, force: arguments.has("force")) {
-      client in
-      if arguments.has("all") {
-        try printAllPages(
-          client, path: path, query: query, forwardOnly: arguments.has("forward-only"))
-      } else {
-        let response = try client.send(method, path, query: query, body: body)
-        let text = String(decoding: response.body, as: UTF8.self)
-        Console.out(text.isEmpty || text.hasSuffix("\n") ? text : text + "\n")
+    do {
+      // A path that could lead out of the base URL is refused before connecting.
+      try ManageClient.checkPath(path)
+      try context.manager().withClient(
+        named: name, options: options, force: arguments.has("force")
+      ) { client in
+        if arguments.has("all") {
+          try printAllPages(
+            client, path: path, query: query, forwardOnly: arguments.has("forward-only"))
+        } else {
+          let response = try client.send(method, path, query: query, body: body)
+          let text = String(decoding: response.body, as: UTF8.self)
+          Console.out(text.isEmpty || text.hasSuffix("\n") ? text : text + "\n")
+        }
       }
+    } catch ConnectError.invalidPath(let reason) {
+      throw UsageError(message: reason, command: "api")
     }
     return .success
   }

@@ -106,6 +106,7 @@ enum ExitCode: Int32 {
     case .secretMissing: return .secretMissing
     case .store(let error): return of(error)
     case .invalidProfile: return .invalidValue
+    case .invalidPath: return .usage
     case .unknownMember: return .unknownMember
     case .impersonationDenied: return .impersonationDenied
     case .loginRefused: return .loginRefused

@@ -40,7 +40,8 @@ let overview = """
                           under $CREDENTIALS_DIRECTORY when that is set)
 
   Options:
-    --verbose         print what is done on stderr (never secrets)
+    --verbose         print what is done on stderr (never secrets): requests,
+                      retries, the cached connection used
     --version         print the version
     -h, --help        show this help
 

@@ -103,6 +103,62 @@ import Testing
     #expect(later == nil)
   }
 
+  /// Saves `connection`, then puts `baseUrl` into the record as an editor would.
+  func tampered(_ baseUrl: String, profile: Profile, connection: Connection) throws -> Connection? {
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let cache = ConnectionCache(directory: directory.path)
+    let store = MemorySecretStore()
+    try cache.save(connection, profile: profile, options: .init(), secret: secret, store: store)
+    let data = try #require(FileManager.default.contents(atPath: cache.path(profile.name)))
+    var record = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    record["baseUrl"] = baseUrl
+    try JSONSerialization.data(withJSONObject: record).write(
+      to: URL(fileURLWithPath: cache.path(profile.name)))
+    return try cache.load(profile, options: .init(), secret: secret, store: store)
+  }
+
+  @Test(arguments: [
+    "https://cw.example.com:4444/v2025_1/apis/3.0", "http://cw.example.com/v2025_1/apis/3.0",
+    "https://collector.example.org/v2025_1/apis/3.0", "https://cw.example.com/v2025_1/apis/3.1",
+    "https://cw.example.com/v2024_1/apis/3.0", "https://cw.example.com/v2025_1/apis/3.0/x",
+    "https://user@cw.example.com/v2025_1/apis/3.0", "https://cw.example.com/../apis/3.0",
+    "https://cw.example.com.evil.example/v2025_1/apis/3.0", "",
+  ])
+  func anEditedBaseURLIsNotTrusted(baseUrl: String) throws {
+    #expect(try tampered(baseUrl, profile: profile, connection: connection) == nil)
+  }
+
+  @Test func aBaseURLTheEngineWouldChooseIsTrusted() throws {
+    var cloud = profile
+    cloud.server = "na.myconnectwise.net"
+    var made = connection
+    made.baseURL = "https://api-na.myconnectwise.net/v2025_1/apis/3.0"
+
+    let twin = try tampered(made.baseURL, profile: cloud, connection: made)
+    let site = try tampered(
+      "https://api-eu.myconnectwise.net/v2025_1/apis/3.0", profile: cloud, connection: made)
+    let same = try tampered(connection.baseURL, profile: profile, connection: connection)
+
+    #expect(twin?.baseURL == made.baseURL)
+    #expect(site != nil)
+    #expect(same?.baseURL == connection.baseURL)
+  }
+
+  @Test func aLoadedConnectionSaysUntilWhenItIsTrusted() throws {
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let cache = ConnectionCache(directory: directory.path, lifetime: 600)
+    let store = MemorySecretStore()
+    let now = Date()
+    try cache.save(
+      connection, profile: profile, options: .init(), secret: secret, store: store, now: now)
+
+    let loaded = try #require(
+      try cache.load(profile, options: .init(), secret: secret, store: store))
+
+    let until = try #require(loaded.cachedUntil)
+    #expect(abs(until.timeIntervalSince(now) - 600) < 1)
+  }
+
   @Test func forgetRemovesBothHalves() throws {
     defer { try? FileManager.default.removeItem(at: directory) }
     let cache = ConnectionCache(directory: directory.path)
@@ -177,6 +233,32 @@ import Testing
         HTTPHeader(
           "Cookie", "companyName=acme & co; memberHash=H123; MemberID=j.doe+x; MemberContext=web")))
     #expect(connection.cookies.count == 4)
+  }
+
+  @Test(arguments: ["H1\r\nX-Injected: 1", "H 1", "H;1", "H\u{0}", "Hé", ""])
+  func aLoginHashThatCannotBeACookieIsTheServersFault(hash: String) throws {
+    let transport = ScriptedTransport()
+    let profile = Profile(
+      name: "acme", server: "cw.example.com", company: "acme", clientId: "cid", publicKey: nil,
+      username: "jdoe", store: .memory)
+    transport.answer(companyURL, json: #"{"Codebase":"v4_6_release/"}"#)
+    let body = try JSONSerialization.data(withJSONObject: ["Success": true, "Hash": hash])
+    transport.answer(
+      "https://cw.example.com/v4_6_release/login/login.aspx?response=json",
+      json: String(decoding: body, as: UTF8.self))
+    transport.answer(base + "/system/info", json: #"{"version":"v2025.1.1"}"#)
+
+    do {
+      _ = try engine(transport).connect(profile, secret: SecretBytes(utf8: "pw"))
+      Issue.record("expected an error")
+    } catch {
+      guard case .unexpectedResponse = error else {
+        Issue.record("expected unexpectedResponse, got \(error)")
+        return
+      }
+      #expect(!error.description.contains("H1"))
+    }
+    #expect(transport.sent.count == 2)
   }
 
   @Test func aRefusedLoginMentionsMultiFactorAuthentication() throws {

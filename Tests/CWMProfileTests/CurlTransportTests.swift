@@ -115,6 +115,21 @@ import Testing
     #expect(try server.requests().isEmpty)
   }
 
+  @Test func aCAFileOfAnotherCAIsNotEnough() throws {
+    let server = try StandInServer()
+    let other = try StandInServer()
+    let transport = CurlTransport(options: HTTPOptions(caFile: other.caFile))
+
+    let error = sendError(transport, HTTPRequest(url: server.url("/__test/echo")))
+
+    guard case .tlsFailure = error else {
+      Issue.record("expected a TLS failure, got \(String(describing: error))")
+      return
+    }
+    #expect(try server.requests().isEmpty)
+    #expect(try transport.send(HTTPRequest(url: other.url("/__test/html"))).status == 200)
+  }
+
   @Test func unreadableCAFileFailsBeforeConnecting() throws {
     let server = try StandInServer()
     let directory = try makeTemporaryDirectory()

@@ -141,4 +141,18 @@ final class WaitRecorder: @unchecked Sendable {
     #expect(seconds > 25 && seconds <= 30)
     #expect(RetryingTransport.retryAfterSeconds("soon") == nil)
   }
+
+  @Test func retryAfterIsDecimalSecondsOrAnHTTPDate() throws {
+    #expect(RetryingTransport.retryAfterSeconds("16") == 16)
+    #expect(RetryingTransport.retryAfterSeconds(" 0 ") == 0)
+    for text in ["0x10", "1.5", "1e1", "+3", "-1", "inf", "nan", "", "１６"] {
+      #expect(RetryingTransport.retryAfterSeconds(text) == nil, "\(text)")
+    }
+    let base = SequenceTransport([answer(429, headers: [HTTPHeader("Retry-After", "0x10")])])
+    let waits = WaitRecorder()
+
+    _ = try transport(base, waits).send(HTTPRequest(url: "https://h/x"))
+
+    #expect(waits.waits == [1])
+  }
 }

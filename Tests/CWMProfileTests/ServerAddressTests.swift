@@ -12,7 +12,8 @@ import Testing
     ("http://cw.example.com", "cw.example.com"),
     ("  127.0.0.1:9000  ", "127.0.0.1:9000"),
     ("[::1]:8443", "[::1]:8443"),
-    ("::1", "[::1]"),
+    ("[2001:DB8::1]", "[2001:db8::1]"),
+    ("https://[::ffff:127.0.0.1]:9000/x", "[::ffff:127.0.0.1]:9000"),
   ])
   func normalisesWhatUsersType(input: String, expected: String) throws {
     let address = try ServerAddress(parsing: input)
@@ -25,7 +26,8 @@ import Testing
     "", "   ", "user@cw.example.com", "https://user:pw@cw.example.com/", "cw example.com",
     "cw.example.com:0", "cw.example.com:70000", "cw.example.com:http", "ftp://cw.example.com",
     "-bad.example.com", "cw..example.com", "[::1", "exa\u{7}mple.com",
-    "ünïcode.example.com",
+    "ünïcode.example.com", "127.0.0.1:45919:1", "::::::", "[::::::::]:1", "::1",
+    "2001:db8::1", "[1::2::3]", "[::1%eth0]", "[12345::1]", "[::1]x", "[cw.example.com]",
   ])
   func rejectsWhatIsNotAHost(input: String) {
     #expect(throws: ServerAddress.Invalid.self) { try ServerAddress(parsing: input) }

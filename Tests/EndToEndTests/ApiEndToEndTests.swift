@@ -159,6 +159,115 @@ import Testing
     #expect(try server.requests(matching: "/x").isEmpty)
   }
 
+  @Test func pathsThatLeaveTheBaseURLAreRefusedBeforeAnyRequest() throws {
+    let (server, cli) = try ready()
+    let base = "https://\(server.host)/v2025_1/apis/3.0"
+    #expect(try cli.run(["connect", "acme"], extra: Self.environment).status == 0)
+    try server.clearRequests()
+
+    let results = try [
+      "../../../login/companyinfo/acme", "%2e%2e/%2e%2e/%2e%2e/login/companyinfo/acme",
+      "service\\..\\..\\..\\login", base + "/../../../login/companyinfo/acme",
+      "https://example.invalid/x",
+    ].map { try cli.run(["api", "acme", $0], extra: Self.environment) }
+
+    for result in results {
+      #expect(result.status == 2, "\(result.summary)")
+      #expect(!result.stderr.contains("unusable profile"), "\(result.summary)")
+      #expect(result.stdout.isEmpty)
+    }
+    #expect(results.last?.stderr.contains("must be under the base URL \(base)/") == true)
+    #expect(try server.requests().isEmpty)
+  }
+
+  @Test func allStopsWithAnErrorAtANextLinkItCannotFollow() throws {
+    let (server, cli) = try ready()
+    let base = "https://\(server.host)/v2025_1/apis/3.0"
+    #expect(try cli.run(["connect", "acme"], extra: Self.environment).status == 0)
+    let links = [
+      "<\(base)/../../../../login/companyinfo/acme>; rel=next",
+      "<\(base)/service/tickets?page=2; rel=next",
+      "<\(base)/service/tickets?page=2 x>; rel=next",
+    ]
+
+    for link in links {
+      try server.reconfigure(
+        StandInPatch(failures: [
+          Self.ticketsPath: [.answer(status: 200, body: #"[{"id":1}]"#, headers: ["Link": link])]
+        ]))
+      try server.clearRequests()
+
+      let result = try cli.run(
+        ["api", "acme", "service/tickets", "--all"], extra: Self.environment)
+
+      #expect(result.status == 31, "\(link)\n\(result.summary)")
+      #expect(result.stdout.hasPrefix("[\n{\"id\":1}"), "\(result.summary)")
+      #expect(result.stderrIsOneLine, "\(result.summary)")
+      #expect(try server.requests().map(\.path) == [Self.ticketsPath])
+    }
+  }
+
+  @Test func answersThatAreNotJSONAreErrors() throws {
+    var config = StandInConfig()
+    config.failures = [Self.ticketsPath: [.html(status: 200)]]
+    let (server, cli) = try ready(config)
+    defer { withExtendedLifetime(server) {} }
+
+    let result = try cli.run(["api", "acme", "service/tickets"], extra: Self.environment)
+
+    #expect(result.status == 31, "\(result.summary)")
+    #expect(result.stdout.isEmpty)
+    #expect(result.stderrIsOneLine)
+  }
+
+  @Test func errorsLeaveTheQueryOut() throws {
+    let (server, cli) = try ready()
+    defer { withExtendedLifetime(server) {} }
+
+    let result = try cli.run(
+      ["api", "acme", "service/tickets/999", "--query", "conditions=ssn=\"123-45-6789\""],
+      extra: Self.environment)
+
+    #expect(result.status == 34, "\(result.summary)")
+    #expect(result.stderr.contains("/service/tickets/999?…"), "\(result.summary)")
+    #expect(!result.stderr.contains("6789"))
+  }
+
+  @Test func anEditedCachedBaseURLIsNeitherUsedNorKept() throws {
+    let (server, cli) = try ready()
+    #expect(try cli.run(["connect", "acme"], extra: Self.environment).status == 0)
+    let file = cli.home.path + "/cache/cwm-profile/connections/acme.json"
+    let text = try String(contentsOfFile: file, encoding: .utf8)
+    // The stand-in's certificate also names localhost: only the rule can stop it.
+    let edited = text.replacingOccurrences(of: "127.0.0.1", with: "localhost")
+    #expect(edited != text)
+    try edited.write(toFile: file, atomically: true, encoding: .utf8)
+    try server.clearRequests()
+
+    let result = try cli.run(["api", "acme", "system/info"], extra: Self.environment)
+
+    #expect(result.status == 0, "\(result.summary)")
+    let hosts = try server.requests().compactMap { $0.header("Host") }
+    #expect(!hosts.isEmpty)
+    #expect(hosts.allSatisfy { $0 == server.host }, "\(hosts)")
+    #expect(try String(contentsOfFile: file, encoding: .utf8).contains("127.0.0.1"))
+  }
+
+  @Test func verboseSaysWhenTheCachedConnectionIsUsed() throws {
+    let (server, cli) = try ready()
+    defer { withExtendedLifetime(server) {} }
+    #expect(try cli.run(["connect", "acme"], extra: Self.environment).status == 0)
+
+    let result = try cli.run(
+      ["--verbose", "api", "acme", "system/info"], extra: Self.environment)
+
+    #expect(result.status == 0, "\(result.summary)")
+    let lines = result.stderr.split(separator: "\n").filter { $0.contains("cached connection") }
+    #expect(lines.count == 1, "\(result.stderr)")
+    #expect(lines.first?.contains("trusted until 20") == true, "\(result.stderr)")
+    #expect(!result.stderr.contains("Basic "))
+  }
+
   @Test func execPassesTheConnectionButNotThePassphrase() throws {
     let (server, cli) = try ready()
 

@@ -221,6 +221,9 @@ import Testing
           "--client-id", "i", "--public-key", "p",
         ], 5
       ),
+      (["add", "x", "--server", "127.0.0.1:45919:1"] + full.dropFirst(2), 5),
+      (["add", "x", "--server", "::::::"] + full.dropFirst(2), 5),
+      (["add", "x", "--server", "[::::::::]:1"] + full.dropFirst(2), 5),
       (["add", "x", "--store", "cloud"] + full, 2), (["connect"], 2),
       (["connect", "nope"], 3), (["show", "nope"], 3), (["remove", "nope"], 3),
       (["connect", "x", "--format", "xml"], 2), (["--bogus"], 2),

@@ -191,14 +191,16 @@ class Handler(ManageRoutes, BaseHTTPRequestHandler):
     # --- injected behaviour ---------------------------------------------
 
     def inject(self, step):
-        """A configured failure in place of the answer: a status with a JSON
-        error body, a given body (an HTML error page, say), or a reset."""
+        """A configured answer in place of the route's: a status with a JSON
+        error body, a given body (an HTML error page, say) with any extra
+        headers, or a reset."""
         if step == "reset":
             return self.reset_connection()
         if isinstance(step, int):
             step = {"status": step}
         status = step["status"]
         extra = [("Retry-After", step["retryAfter"])] if "retryAfter" in step else []
+        extra += list(step.get("headers", {}).items())
         content_type = step.get("contentType", "application/json")
         if "body" in step:
             return self.answer(status, step["body"].encode(), content_type, extra)

@@ -27,7 +27,8 @@ from collections import deque
 #   users                 web logins: {company, username, password, mfa}
 #   tickets               service/tickets holds 1...tickets, then those POSTed
 #   failures              path -> steps: a status, {status, retryAfter, body,
-#                         contentType} or "reset"; one step a request, in order
+#                         contentType, headers (name -> value)} or "reset";
+#                         one step a request, in order
 #   redirects             path -> {to ({host} and {port} filled in), status}
 DEFAULTS = {
     "clientId": "11111111-2222-3333-4444-555555555555",
@@ -74,10 +75,14 @@ def _check_step(path, step):
     _expect(isinstance(step, dict), f"{where}: a step is a status, an object or \"reset\"")
     _expect(_is_int(step.get("status")) and 100 <= step["status"] <= 599,
             f"{where}: an object step needs an integer status")
-    unknown = set(step) - {"status", "retryAfter", "body", "contentType"}
+    unknown = set(step) - {"status", "retryAfter", "body", "contentType", "headers"}
     _expect(not unknown, f"{where}: unknown step keys {sorted(unknown)}")
     for key in ("retryAfter", "body", "contentType"):
         _expect(isinstance(step.get(key, ""), str), f"{where}: {key} must be a string")
+    headers = step.get("headers", {})
+    _expect(isinstance(headers, dict)
+            and all(isinstance(v, str) for v in headers.values()),
+            f"{where}: headers must map names to strings")
 
 
 def _check_records(key, value, fields):

@@ -63,12 +63,15 @@ public struct StandInConfig: Encodable, Sendable {
     case html(status: Int)
     /// No answer: the connection is reset once the request has been read.
     case reset
+    /// That status with `body` as JSON and extra headers, such as a page
+    /// whose `Link` header a test writes itself.
+    case answer(status: Int, body: String, headers: [String: String])
 
     /// The page an `.html` step answers with.
     public static let htmlBody = "<html><body><h1>Server Error</h1><p>oops</p></body></html>"
 
     private enum CodingKeys: String, CodingKey {
-      case status, retryAfter, body, contentType
+      case status, retryAfter, body, contentType, headers
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -88,6 +91,11 @@ public struct StandInConfig: Encodable, Sendable {
       case .reset:
         var container = encoder.singleValueContainer()
         try container.encode("reset")
+      case .answer(let status, let body, let headers):
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(status, forKey: .status)
+        try container.encode(body, forKey: .body)
+        try container.encode(headers, forKey: .headers)
       }
     }
   }

@@ -80,7 +80,21 @@ extension ConnectEngine {
     guard let hash = object["Hash"] as? String, !hash.isEmpty else {
       throw .unexpectedResponse(url: redacted(url), reason: "a login answer without a Hash")
     }
+    // The hash goes into a Cookie header: only cookie-value characters
+    // (RFC 6265), so that an answer cannot break or add header lines.
+    guard hash.utf8.allSatisfy(Self.isCookieOctet) else {
+      throw .unexpectedResponse(
+        url: redacted(url), reason: "a login answer whose Hash cannot be a cookie")
+    }
     return hash
+  }
+}
+
+extension ConnectEngine {
+  /// A byte allowed in a cookie value: printable US-ASCII except space,
+  /// `"`, `,`, `;` and `\`.
+  static func isCookieOctet(_ byte: UInt8) -> Bool {
+    (0x21...0x7E).contains(byte) && ![0x22, 0x2C, 0x3B, 0x5C].contains(byte)
   }
 }
 

@@ -169,14 +169,24 @@ public struct ConnectEngine: Sendable {
   /// its `api-` twin for a cloud web host).
   func apiHost(server: ServerAddress, siteURL: String?) -> ServerAddress {
     if let siteURL, !siteURL.isEmpty {
-      if let site = try? ServerAddress(parsing: siteURL),
-        site == server || CloudHosts.isConnectWise(site.host)
-      {
+      if let site = try? ServerAddress(parsing: siteURL), Self.mayUseSite(site, server: server) {
         return site
       }
       logger.debug("ignoring SiteUrl '\(printable(siteURL))': not a ConnectWise host")
     }
     return CloudHosts.apiHost(forWebHost: server)
+  }
+
+  /// Whether `site` may receive a profile's credentials: the server
+  /// itself, or one of ConnectWise's own hosts.
+  static func mayUseSite(_ site: ServerAddress, server: ServerAddress) -> Bool {
+    site == server || CloudHosts.isConnectWise(site.host)
+  }
+
+  /// Whether `host` is one `connect` could have chosen for the API of
+  /// `server`: by `apiHost`'s rule, or the server's `api-` twin.
+  static func mayBeAPIHost(_ host: ServerAddress, server: ServerAddress) -> Bool {
+    mayUseSite(host, server: server) || host == CloudHosts.apiHost(forWebHost: server)
   }
 
   struct CompanyInfo {

@@ -21,6 +21,8 @@ public enum ConnectError: Error, Equatable, Sendable {
   case store(SecretStoreError)
   /// The profile itself is unusable.
   case invalidProfile(reason: String)
+  /// A path or URL given for a request is not one under the base URL.
+  case invalidPath(reason: String)
   /// The server knows no member by the identifier to impersonate.
   case unknownMember(member: String)
   /// The API key may not impersonate (403 on the token request).
@@ -35,7 +37,7 @@ extension ConnectError: CustomStringConvertible {
     case .unknownCompany(let company, let server):
       return "company '\(printable(company))' is not known to \(server)"
     case .unexpectedResponse(let url, let reason):
-      return "unexpected answer from \(url): \(reason)"
+      return "unexpected answer from \(shown(url)): \(reason)"
     case .authenticationFailed(let code, let message):
       var text = "authentication failed (401\(Self.detail(code, message)))"
       if message?.lowercased().contains("clientid") == true {
@@ -47,7 +49,7 @@ extension ConnectError: CustomStringConvertible {
     case .forbidden(let code, let message):
       return "access denied (403\(Self.detail(code, message)))"
     case .notFound(let url, let message):
-      return "not found: \(url)\(message.map { " (\(printable($0)))" } ?? "")"
+      return "not found: \(shown(url))\(message.map { " (\(printable($0)))" } ?? "")"
     case .apiError(let status, let code, let message):
       return "the server answered HTTP \(status)\(Self.detail(code, message))"
     case .transport(let error): return error.description
@@ -57,6 +59,7 @@ extension ConnectError: CustomStringConvertible {
         + "remove and add the profile again"
     case .store(let error): return error.description
     case .invalidProfile(let reason): return "unusable profile: \(reason)"
+    case .invalidPath(let reason): return reason
     case .unknownMember(let member):
       return "the server knows no member '\(printable(member))' to impersonate"
     case .impersonationDenied(let code, let message):
@@ -66,6 +69,13 @@ extension ConnectError: CustomStringConvertible {
         "login refused for '\(printable(username))': wrong user name or password, or the member "
         + "uses multi-factor authentication, which cookie login cannot pass; use an API key"
     }
+  }
+
+  /// A URL for an error line: its query, which may hold search terms not
+  /// meant for logs (as `--verbose` leaves them out), becomes `?…`.
+  private func shown(_ url: String) -> String {
+    let path = printable(String(url.prefix { $0 != "?" && $0 != "#" }))
+    return url.contains("?") ? path + "?…" : path
   }
 
   private static func detail(_ code: String?, _ message: String?) -> String {

@@ -25,6 +25,8 @@ public struct Connection: Sendable, Equatable {
   public var isCloud: Bool?
   /// Whether this connection came from the cache rather than the server.
   public var fromCache: Bool = false
+  /// For a connection from the cache: until when the cache trusts it.
+  public var cachedUntil: Date?
 
   public init(
     profile: String, server: String, company: String, codebase: String, baseURL: String,

@@ -61,7 +61,8 @@ public struct ConnectionCache: Sendable {
     guard let bytes = try? AtomicFile.read(path(profile.name)),
       let record = try? Self.decoder.decode(Record.self, from: Data(bytes)),
       record.version == 1, record.fingerprint == Self.fingerprint(profile, options),
-      record.method == profile.method, now < record.validUntil, now >= record.createdAt
+      record.method == profile.method, now < record.validUntil, now >= record.createdAt,
+      Self.isTrustedBaseURL(record.baseUrl, codebase: record.codebase, profile: profile)
     else { return nil }
     guard let stored = try store.read(SecretKey(profile: profile.name, kind: .token)) else {
       return nil
@@ -81,7 +82,24 @@ public struct ConnectionCache: Sendable {
       cookies: part.cookies.compactMap { $0.count == 2 ? HTTPHeader($0[0], $0[1]) : nil },
       expiration: part.expiration, serverVersion: record.serverVersion, isCloud: record.isCloud)
     connection.fromCache = true
+    connection.cachedUntil = record.validUntil
     return connection
+  }
+
+  /// Whether a cached base URL is exactly what `connect` could have built
+  /// for the profile: https, a host its rule for API hosts allows, then the
+  /// codebase and the API path. The file is not secret and anyone who can
+  /// write the user's cache could point it at a host of their choosing.
+  static func isTrustedBaseURL(_ baseURL: String, codebase: String, profile: Profile) -> Bool {
+    let scheme = "https://"
+    guard baseURL.hasPrefix(scheme), Codebase.normalise(codebase) == codebase,
+      let server = try? ServerAddress(parsing: profile.server)
+    else { return false }
+    let authority = baseURL.dropFirst(scheme.count).prefix { $0 != "/" }
+    guard let host = try? ServerAddress(parsing: String(authority)),
+      ConnectEngine.mayBeAPIHost(host, server: server)
+    else { return false }
+    return baseURL == "\(host.origin)/\(codebase)/\(ConnectEngine.apiPath)"
   }
 
   /// Whether a cached impersonation connection needs a new token now.

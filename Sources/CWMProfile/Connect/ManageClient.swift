@@ -1,3 +1,5 @@
+import Foundation
+
 /// Makes authenticated API requests with a `Connection`: the same code
 /// path for the command line's `api` and for Swift programs.
 public final class ManageClient: @unchecked Sendable {
@@ -12,27 +14,72 @@ public final class ManageClient: @unchecked Sendable {
   }
 
   /// The absolute URL for `path` (relative to the base URL, with or without
-  /// a leading slash) and `query`, every name and value percent-encoded as
-  /// the API expects (`conditions=status/name="Open"` becomes
-  /// `conditions=status%2Fname%3D%22Open%22`).
+  /// a leading slash, or a full URL under it) and `query`, every name and
+  /// value percent-encoded as the API expects (`conditions=status/name="Open"`
+  /// becomes `conditions=status%2Fname%3D%22Open%22`).
+  ///
+  /// - Throws: `.invalidPath` when `path` is not under the base URL or
+  ///   fails `checkPath`.
   public func url(_ path: String, query: [(String, String)] = []) throws(ConnectError) -> String {
+    try Self.checkPath(path)
     var url: String
     if path.contains("://") {
       guard path.hasPrefix(connection.baseURL + "/") else {
-        throw .invalidProfile(reason: "a full URL must start with \(connection.baseURL)/")
+        throw .invalidPath(
+          reason: "a full URL must be under the base URL \(connection.baseURL)/")
       }
       url = path
     } else {
       url = connection.baseURL + "/" + path.drop { $0 == "/" }
-    }
-    guard !url.contains("#"), !url.unicodeScalars.contains(where: { $0.value < 0x21 }) else {
-      throw .invalidProfile(reason: "the path must not contain spaces, control characters or '#'")
     }
     let encoded = query.map { "\(formEncoded($0.0))=\(formEncoded($0.1))" }
     if !encoded.isEmpty {
       url += (url.contains("?") ? "&" : "?") + encoded.joined(separator: "&")
     }
     return url
+  }
+
+  /// Refuses a path or full URL that a server or libcurl could resolve to
+  /// somewhere outside the base URL, before anything is sent: one with `.`
+  /// or `..` segments, also percent-encoded (`%2e%2e`, once or more) or in
+  /// compatibility forms such as full-width dots, with a backslash (which
+  /// some servers read as `/`) or with invalid percent-encoding; and one
+  /// with spaces, control characters or `#`. The query is not looked at.
+  ///
+  /// - Throws: `.invalidPath` saying what is wrong.
+  public static func checkPath(_ path: String) throws(ConnectError) {
+    guard !path.contains("#"), !path.unicodeScalars.contains(where: isUnsafeInURL) else {
+      throw .invalidPath(reason: "the path must not contain spaces, control characters or '#'")
+    }
+    guard !mayLeaveItsPath(path) else {
+      throw .invalidPath(
+        reason: "the path must not contain '.' or '..' segments, backslashes or invalid "
+          + "percent-encoding")
+    }
+  }
+
+  private static func isUnsafeInURL(_ scalar: Unicode.Scalar) -> Bool {
+    scalar.properties.isWhitespace || scalar.properties.generalCategory == .control
+  }
+
+  /// Whether the part of `url` before its query holds a dot segment or a
+  /// backslash, as written or after percent-decoding (repeated, since some
+  /// servers decode twice) and compatibility folding.
+  static func mayLeaveItsPath(_ url: String) -> Bool {
+    var path = String(url.prefix { $0 != "?" && $0 != "#" })
+    for _ in 0..<4 {
+      let folded = path.precomposedStringWithCompatibilityMapping
+      if folded.contains("\\") { return true }
+      let segments = folded.split(separator: "/", omittingEmptySubsequences: false)
+      // `..;x` is `..` to servers that take `;` as the start of parameters.
+      if segments.contains(where: { [".", ".."].contains($0.prefix { $0 != ";" }) }) {
+        return true
+      }
+      guard path.contains("%") else { return false }
+      guard let decoded = path.removingPercentEncoding else { return true }
+      path = decoded
+    }
+    return true
   }
 
   /// Sends one request and returns the answer when its status is 2xx.
@@ -63,7 +110,23 @@ public final class ManageClient: @unchecked Sendable {
     guard (200...299).contains(response.status) else {
       throw ConnectEngine.statusError(response)
     }
+    try Self.checkJSON(response)
     return response
+  }
+
+  /// Refuses a 2xx answer that is not JSON, such as a sign-in page served
+  /// with status 200: the API answers in JSON. An empty body (204) is fine.
+  static func checkJSON(_ response: HTTPResponse) throws(ConnectError) {
+    let isHTML = response.header("Content-Type")?.lowercased().contains("html") == true
+    let text = response.body.drop { [0x20, 0x09, 0x0A, 0x0D].contains($0) }
+    if text.isEmpty && !isHTML { return }
+    guard isHTML || text.first == UInt8(ascii: "<") else {
+      let parsed = try? JSONSerialization.jsonObject(
+        with: Data(response.body), options: [.fragmentsAllowed])
+      guard parsed == nil else { return }
+      throw .unexpectedResponse(url: response.url, reason: "the answer is not JSON")
+    }
+    throw .unexpectedResponse(url: response.url, reason: "an HTML page where JSON was expected")
   }
 
   /// Fetches every page of a list, handing each page's answer to `page`
@@ -94,26 +157,71 @@ public final class ManageClient: @unchecked Sendable {
 
   /// The `rel="next"` target of a `Link` header, nil when there is none or
   /// it is empty.
+  ///
+  /// - Throws: `.unexpectedResponse` when the header mentions `next` but
+  ///   cannot be read (the rest of the list would be lost without a word),
+  ///   or when the next link is not a URL under `base`.
   static func nextLink(_ response: HTTPResponse, base: String) throws(ConnectError) -> String? {
     guard let header = response.header("Link") else { return nil }
-    var rest = Substring(header)
-    while let open = rest.firstIndex(of: "<"), let close = rest[open...].firstIndex(of: ">") {
-      let target = String(rest[rest.index(after: open)..<close])
-      let afterTarget = rest[rest.index(after: close)...]
-      let end = afterTarget.firstIndex(of: "<") ?? afterTarget.endIndex
-      let parameters = afterTarget[..<end].lowercased().replacingOccurrences(of: " ", with: "")
-      rest = afterTarget[end...]
-      guard parameters.contains("rel=\"next\"") || parameters.contains("rel=next") else {
-        continue
+    guard let links = parseLinks(header) else {
+      guard !header.lowercased().contains("next") else {
+        throw .unexpectedResponse(url: response.url, reason: "a Link header that cannot be read")
       }
-      if target.isEmpty { return nil }
-      guard target.hasPrefix(base + "/") else {
-        throw .unexpectedResponse(
-          url: redacted(response.url), reason: "a paging link that leaves \(base)")
-      }
-      return target
+      return nil
     }
-    return nil
+    guard let target = links.first(where: { $0.relations.contains("next") })?.target,
+      !target.isEmpty
+    else { return nil }
+    guard !target.contains("#"), !target.unicodeScalars.contains(where: isUnsafeInURL) else {
+      throw .unexpectedResponse(url: response.url, reason: "a paging link that is not a URL")
+    }
+    guard target.hasPrefix(base + "/"), !mayLeaveItsPath(target) else {
+      throw .unexpectedResponse(url: response.url, reason: "a paging link that leaves \(base)")
+    }
+    return target
+  }
+
+  /// The links of a `Link` header (`<URL>; rel="next", <URL>; rel=last`)
+  /// with their relation types in lower case; nil when it is malformed.
+  static func parseLinks(_ header: String) -> [(target: String, relations: [String])]? {
+    let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+    var links: [(target: String, relations: [String])] = []
+    var rest = Substring(header)
+    while true {
+      rest = rest.drop { blank($0) || $0 == "," }
+      guard let first = rest.first else { return links }
+      guard first == "<", let close = rest.firstIndex(of: ">") else { return nil }
+      let target = rest[rest.index(after: rest.startIndex)..<close]
+      guard !target.contains("<") else { return nil }
+      rest = rest[rest.index(after: close)...]
+      var relations: [String] = []
+      while true {
+        rest = rest.drop(while: blank)
+        guard rest.first == ";" else { break }
+        rest = rest.dropFirst().drop(while: blank)
+        let name = rest.prefix { !"=;,".contains($0) && !blank($0) }
+        guard !name.isEmpty else { return nil }
+        rest = rest[name.endIndex...].drop(while: blank)
+        var value = Substring("")
+        if rest.first == "=" {
+          rest = rest.dropFirst().drop(while: blank)
+          if rest.first == "\"" {
+            let quoted = rest.dropFirst()
+            guard let end = quoted.firstIndex(of: "\"") else { return nil }
+            value = quoted[..<end]
+            rest = quoted[quoted.index(after: end)...]
+          } else {
+            value = rest.prefix { !";,".contains($0) && !blank($0) }
+            rest = rest[value.endIndex...]
+          }
+        }
+        if name.lowercased() == "rel" {
+          relations += value.lowercased().split(separator: " ").map(String.init)
+        }
+      }
+      guard rest.isEmpty || rest.first == "," else { return nil }
+      links.append((String(target), relations))
+    }
   }
 }
 

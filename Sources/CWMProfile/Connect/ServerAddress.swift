@@ -1,7 +1,14 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
 /// A Manage server as `host` or `host:port`, whatever the user typed:
 /// scheme, user info, path, query and fragment are dropped, the host is
 /// lower-cased, and anything that is not a host name or IP literal is
-/// refused. Connections to it always use HTTPS.
+/// refused. An IPv6 address must be in brackets (`[::1]:8443`), so that a
+/// port is never mistaken for part of it. Connections always use HTTPS.
 public struct ServerAddress: Hashable, Sendable, CustomStringConvertible {
   /// The host name or IP address; IPv6 without brackets.
   public let host: String
@@ -44,9 +51,17 @@ public struct ServerAddress: Hashable, Sendable, CustomStringConvertible {
       guard Self.isIPv6(hostPart) else {
         throw Invalid(description: "'\(printable(String(hostPart)))' is not an IPv6 address")
       }
-    } else if rest.filter({ $0 == ":" }).count == 1, let colon = rest.lastIndex(of: ":") {
-      hostPart = rest[..<colon]
-      portPart = rest[rest.index(after: colon)...]
+    } else {
+      let colons = rest.filter { $0 == ":" }.count
+      guard colons <= 1 else {
+        throw Invalid(
+          description: "'\(printable(String(rest)))' is not a host with an optional port; "
+            + "write an IPv6 address in brackets, as [::1]:8443")
+      }
+      if let colon = rest.lastIndex(of: ":") {
+        hostPart = rest[..<colon]
+        portPart = rest[rest.index(after: colon)...]
+      }
     }
     let host = hostPart.lowercased()
     if !Self.isIPv6(hostPart) {
@@ -96,11 +111,13 @@ public struct ServerAddress: Hashable, Sendable, CustomStringConvertible {
       }
   }
 
+  /// Whether `host` is an IPv6 address as `inet_pton` reads them (no zone).
   static func isIPv6(_ host: Substring) -> Bool {
-    guard host.contains(":"), host.count <= 45 else { return false }
-    return host.unicodeScalars.allSatisfy {
-      $0.isASCII && ($0.properties.isASCIIHexDigit || $0 == ":" || $0 == ".")
+    guard host.contains(":"), host.utf8.count <= 45, host.allSatisfy(\.isASCII) else {
+      return false
     }
+    var address = in6_addr()
+    return inet_pton(AF_INET6, String(host), &address) == 1
   }
 }
 

@@ -117,10 +117,11 @@ public final class CurlTransport: HTTPTransport {
     try easy.set(CURLOPT_SSL_VERIFYHOST, 2)
     try easy.set(CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2)
     if let caFile = options.caFile {
-      // CAINFO replaces libcurl's built-in bundle file with the user's. The CA
-      // directory libcurl was built with (CAPATH, /etc/ssl/certs on Debian)
-      // still applies, so public CAs usually remain trusted as well.
+      // CAINFO replaces libcurl's built-in bundle file with the user's, and a
+      // NULL CAPATH drops the CA folder it was built with (/etc/ssl/certs on
+      // Debian): the profile's file is then the only list trusted.
       try easy.set(CURLOPT_CAINFO, caFile)
+      try easy.set(CURLOPT_CAPATH, nil)
     }
     try easy.set(
       CURLOPT_CONNECTTIMEOUT_MS, min(Self.milliseconds(options.connectTimeout), timeoutMs))

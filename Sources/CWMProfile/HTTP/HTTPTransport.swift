@@ -49,8 +49,8 @@ public struct HTTPResponse: Sendable {
 
 /// Settings for one transport.
 public struct HTTPOptions: Sendable, Equatable {
-  /// A PEM file of certificate authorities trusted in addition to the
-  /// system's, for on-premises servers with a private CA.
+  /// A PEM file of certificate authorities trusted instead of the system's,
+  /// for on-premises servers with a private CA.
   public var caFile: String?
   /// Seconds allowed to establish the connection, TLS included.
   public var connectTimeout: Double

@@ -98,10 +98,13 @@ public struct RetryingTransport: HTTPTransport {
     }
   }
 
-  /// `Retry-After` as seconds: a number, or an HTTP date.
+  /// `Retry-After` as seconds: decimal digits (delay-seconds), or an HTTP
+  /// date. Anything else (`0x10`, `1e3`, `1.5`) is no answer at all.
   static func retryAfterSeconds(_ value: String) -> Double? {
     let text = value.trimmingWhitespace()
-    if let seconds = Double(text), seconds >= 0 { return seconds }
+    if !text.isEmpty, text.utf8.allSatisfy({ (0x30...0x39).contains($0) }) {
+      return Double(text)
+    }
     let formatter = DateFormatter()
     formatter.locale = Locale(identifier: "en_US_POSIX")
     formatter.timeZone = TimeZone(identifier: "GMT")

@@ -168,17 +168,29 @@ extension ProfileError: CustomStringConvertible {
   }
 }
 
-/// `text` with control characters escaped, so that an error line stays one line.
+/// `text` with control characters (C0, DEL, C1), line and paragraph
+/// separators and bidirectional controls escaped, so that an error line
+/// stays one line and shows its characters in the order they came.
 func printable(_ text: String) -> String {
   var out = ""
   for scalar in text.unicodeScalars {
-    if scalar.properties.generalCategory == .control {
+    if scalar.properties.generalCategory == .control || isLayoutControl(scalar) {
       out += scalar.escaped(asASCII: true)
     } else {
       out.unicodeScalars.append(scalar)
     }
   }
   return out
+}
+
+/// Bidirectional embeddings, overrides, isolates and marks (which can make
+/// a terminal show text in another order than it is), and the Unicode line
+/// and paragraph separators.
+private func isLayoutControl(_ scalar: Unicode.Scalar) -> Bool {
+  switch scalar.value {
+  case 0x061C, 0x200E, 0x200F, 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069: return true
+  default: return false
+  }
 }
 
 extension String {

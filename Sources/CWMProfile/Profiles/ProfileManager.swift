@@ -1,3 +1,5 @@
+import Foundation
+
 /// The operations behind the command line, for any Swift program: add a
 /// profile with its secret, remove both, connect one.
 public final class ProfileManager: @unchecked Sendable {
@@ -66,6 +68,9 @@ public final class ProfileManager: @unchecked Sendable {
     if !force,
       let cached = try cache.load(profile, options: options, secret: secret, store: store)
     {
+      engine.logger.debug(
+        "using the cached connection of \(profile.name) (\(cached.baseURL)), trusted until "
+          + (cached.cachedUntil.map { $0.formatted(.iso8601) } ?? "its token expires"))
       guard cache.needsNewToken(cached) else { return cached }
       let refreshed = try engine.refreshToken(cached, profile: profile, secret: secret)
       try profiles.whileSaved(profile) {
