@@ -40,3 +40,24 @@ quiet_swift() {
   "$@" 2>&1 | grep -v "prohibited flag" >&2 || status=${PIPESTATUS[0]}
   return "$status"
 }
+
+# Starts the stand-in Manage server (a test fixture) in the background on
+# 127.0.0.1 with the configuration file $2, keeping its state in $1.
+# Sets standin_pid, standin_port and standin_ca. The server runs while
+# descriptor 9 (a FIFO on its standard input) stays open.
+start_standin() {
+  local dir="$1" config="$2"
+  mkfifo "$dir/keepalive"
+  python3 Tests/StandIn/manage_standin.py --state-dir "$dir/standin" --config "$config" \
+    <"$dir/keepalive" >"$dir/standin.out" 2>"$dir/standin.log" &
+  standin_pid=$!
+  exec 9>"$dir/keepalive"
+  for _ in $(seq 100); do
+    [ -s "$dir/standin.out" ] && break
+    sleep 0.1
+  done
+  standin_port="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' \
+    "$dir/standin.out")"
+  standin_ca="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ca"])' \
+    "$dir/standin.out")"
+}

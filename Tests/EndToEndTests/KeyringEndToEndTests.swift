@@ -93,4 +93,48 @@ import Testing
     #expect(forced.status == 20, "\(forced.summary)")
     #expect(Set(try cli.storedProfiles().keys) == ["acme"])
   }
+
+  @Test func aStoppedDaemonIsNeverTakenForAMissingSecret() throws {
+    guard let keyring = try Self.keyring() else { return }
+    defer { keyring.stop() }
+    let server = try StandInServer()
+    let cli = try CLIHarness(base: keyring.environment)
+    try cli.add("acme", server: server)
+    try keyring.stopKeyring()
+
+    // The bus starts a new daemon on demand; its login keyring comes up
+    // locked, since nobody typed the password.
+    let connect = try cli.run(["connect", "acme"])
+    let remove = try cli.run(["remove", "acme"])
+    let add = try cli.add("beta", server: server)
+    try keyring.adoptServiceOwner()
+
+    for result in [connect, remove, add] {
+      #expect([21, 23].contains(result.status), "\(result.summary)")
+      #expect(result.stderrIsOneLine, "\(result.summary)")
+    }
+    #expect(Set(try cli.storedProfiles().keys) == ["acme"])
+    #expect(!FileManager.default.fileExists(atPath: cli.secretsFile))
+    try keyring.unlock()
+    let after = try cli.run(["connect", "acme"])
+    #expect(after.status == 0, "\(after.summary)")
+  }
+
+  @Test func aBusWithoutASecretServiceIsNamedAndAutoUsesTheFile() throws {
+    guard PrivateSecretService.shouldRun else { return }
+    let bus = try PrivateSecretService.start(keyring: false)
+    defer { bus.stop() }
+    let server = try StandInServer()
+    let cli = try CLIHarness(base: bus.environment)
+    let passphrase = ["CWM_PROFILE_PASSPHRASE": "pw" as String?]
+
+    let forced = try cli.add("acme", server: server, more: ["--store", "keyring"])
+    let auto = try cli.add("beta", server: server, extra: passphrase)
+
+    #expect(forced.status == 21, "\(forced.summary)")
+    #expect(forced.stderr.contains("no Secret Service") && forced.stderrIsOneLine)
+    #expect(auto.status == 0, "\(auto.summary)")
+    #expect(auto.stderr.contains("no Secret Service"))
+    #expect(Set(try cli.storedProfiles().keys) == ["beta"])
+  }
 }
