@@ -28,6 +28,7 @@ let overview = """
                       move secrets to the other store
     doctor            check the keyring, the encrypted file and where
                       each profile's secrets are; changes nothing
+    unlock            ask the keyring to unlock, with its own prompt
     change-passphrase re-encrypt the encrypted file under a new passphrase
     restore-file      put the encrypted file's previous generation back
     help [COMMAND]    show help for a command
@@ -77,6 +78,7 @@ let commands: [String: (run: Command, help: String)] = [
   "exec": (ExecCommand.run, ExecCommand.help),
   "migrate": (MigrateCommand.run, MigrateCommand.help),
   "doctor": (DoctorCommand.run, DoctorCommand.help),
+  "unlock": (UnlockCommand.run, UnlockCommand.help),
   "change-passphrase": (ChangePassphraseCommand.run, ChangePassphraseCommand.help),
   "restore-file": (RestoreFileCommand.run, RestoreFileCommand.help),
 ]

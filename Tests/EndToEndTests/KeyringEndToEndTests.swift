@@ -137,4 +137,21 @@ import Testing
     #expect(auto.stderr.contains("no Secret Service"))
     #expect(Set(try cli.storedProfiles().keys) == ["beta"])
   }
+
+  @Test func unlockTellsADismissedPromptFromAnUnlockedKeyring() throws {
+    guard let keyring = try Self.keyring() else { return }
+    defer { keyring.stop() }
+    let cli = try CLIHarness(base: keyring.environment)
+
+    let already = try cli.run(["unlock"])
+    try keyring.lock()
+    // With no desktop the keyring cannot show its prompt and reports it as
+    // dismissed, exactly as when a person closes it.
+    let dismissed = try cli.run(["unlock", "--timeout", "20"])
+
+    #expect(already.status == 0 && already.stderr.contains("already unlocked"))
+    #expect(dismissed.status == 25, "\(dismissed.summary)")
+    #expect(dismissed.stderr.contains("dismissed") && dismissed.stderrIsOneLine)
+    #expect(try keyring.isLocked())
+  }
 }

@@ -76,6 +76,48 @@ public final class KeyringSecretStore: SecretStore {
     }
   }
 
+  /// Asks the Secret Service to unlock the default collection. On a desktop
+  /// this shows the keyring's own password prompt; nothing is typed or
+  /// seen here. Calls `secret_service_get_sync`,
+  /// `secret_collection_for_alias_sync` and `secret_service_unlock_sync`.
+  ///
+  /// - Parameter timeout: seconds to wait, for the person to type too.
+  /// - Returns: false when the collection was already unlocked.
+  /// - Throws: `SecretStoreError.promptDismissed` when the prompt was
+  ///   closed or could not be shown, and the collection is still locked.
+  @discardableResult
+  public static func unlockDefault(timeout: Double, logger: Logger = .silent) throws -> Bool {
+    try Session.withSession(timeout: timeout, logger: logger, requireUnlocked: false) { session in
+      if (try? session.checkUnlocked()) != nil { return false }
+      let cancellable = session.deadline.cancellable
+      var error: UnsafeMutablePointer<GError>?
+      guard let service = secret_service_get_sync(SECRET_SERVICE_NONE, cancellable, &error)
+      else {
+        throw session.failure(GLibError.take(error!))
+      }
+      defer { g_object_unref(service) }
+      guard
+        let collection = secret_collection_for_alias_sync(
+          service, "default", SECRET_COLLECTION_NONE, cancellable, &error)
+      else {
+        if let error { throw session.failure(GLibError.take(error)) }
+        throw SecretStoreError.noDefaultCollection
+      }
+      defer { g_object_unref(collection) }
+      let objects = g_list_append(nil, collection)
+      defer { g_list_free(objects) }
+      let count = secret_service_unlock_sync(service, objects, cancellable, nil, &error)
+      if let error { throw session.failure(GLibError.take(error)) }
+      logger.debug("keyring: unlock reported \(count) object(s) unlocked")
+      do {
+        try session.checkUnlocked()
+      } catch SecretStoreError.keyringLocked {
+        throw SecretStoreError.promptDismissed
+      }
+      return true
+    }
+  }
+
   /// Reads with `secret_password_lookupv_nonpageable_sync`; the C copy is
   /// released with `secret_password_free`, which wipes it.
   public func read(_ key: SecretKey) throws -> SecretBytes? {
@@ -337,14 +379,15 @@ private final class Session {
 
   /// Runs the checks, then `body`, all within `timeout` seconds.
   static func withSession<T>(
-    timeout: Double, logger: Logger, _ body: (Session) throws -> T
+    timeout: Double, logger: Logger, requireUnlocked: Bool = true,
+    _ body: (Session) throws -> T
   ) throws -> T {
     _ = prepared
     let deadline = Deadline(seconds: timeout)
     let session = try Session(deadline: deadline, connection: connect(deadline), logger: logger)
     do {
       try session.findDefaultCollection()
-      try session.checkUnlocked()
+      if requireUnlocked { try session.checkUnlocked() }
       return try body(session)
     } catch let error as GLibError {
       throw session.failure(error)
