@@ -165,7 +165,7 @@ import Testing
     #expect(result.status == 0, "\(result.summary)")
     #expect(result.stdout.contains("state:          locked"))
     #expect(result.stdout.contains("the default keyring is locked"))
-    #expect(result.stdout.contains("unlock it by logging in"))
+    #expect(result.stdout.contains("run 'cwm-profile unlock' in the desktop session"))
     #expect(result.stdout.contains("choice:         none: add would stop with an error"))
     #expect(result.stdout.contains("2 problems found:"))
     #expect(result.stdout.contains("profile acme: its secrets are in the keyring"))

@@ -120,15 +120,27 @@ public enum SecretStoreError: Error, Equatable, Sendable {
 extension SecretStoreError: CustomStringConvertible {
   public var description: String {
     switch self {
-    case .noSessionBus(let detail): return "no D-Bus session bus (\(detail))"
+    case .noSessionBus(let detail):
+      return "no D-Bus session bus (\(detail)); without a desktop session, use --store file"
     case .noSecretService(let detail):
-      return "no Secret Service on the session bus (\(detail))"
-    case .noDefaultCollection: return "the Secret Service has no default keyring"
+      return
+        "no Secret Service on the session bus (\(detail)); start gnome-keyring, "
+        + "or use --store file"
+    case .noDefaultCollection:
+      return
+        "the Secret Service has no default keyring; create one, for example in Seahorse "
+        + "(Passwords and Keys)"
     case .keyringLocked:
-      return "the keyring is locked; unlock it (for example by logging in to the desktop) and retry"
+      return
+        "the keyring is locked; run 'cwm-profile unlock' (or log in to the desktop) and retry"
     case .keyringTimeout(let seconds):
-      return "the Secret Service did not answer within \(formatSeconds(seconds))"
-    case .promptDismissed: return "the keyring unlock prompt was dismissed"
+      return
+        "the Secret Service did not answer within \(formatSeconds(seconds)); the keyring "
+        + "daemon may be hung: restart it, or raise CWM_PROFILE_KEYRING_TIMEOUT"
+    case .promptDismissed:
+      return
+        "the keyring unlock prompt was dismissed or could not be shown (it needs a desktop "
+        + "session); the keyring stays locked"
     case .keyringFailed(let detail): return "keyring error: \(detail)"
     case .passphraseUnavailable:
       return

@@ -72,8 +72,8 @@ public struct Diagnosis: Sendable, Equatable {
         return "create a default keyring, for example in Seahorse (Passwords and Keys)"
       case .unavailable(.keyringLocked), .unavailable(.promptDismissed):
         return
-          "unlock it by logging in to the desktop or in Seahorse; "
-          + "cwm-profile never unlocks it itself"
+          "run 'cwm-profile unlock' in the desktop session, or log in to it; "
+          + "no other command unlocks it, so scripts never stop at a prompt"
       case .unavailable(.keyringTimeout):
         return
           "the keyring daemon may be hung: restart it, "
