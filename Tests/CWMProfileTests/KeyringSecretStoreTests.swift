@@ -78,6 +78,14 @@ struct KeyringSecretStoreTests {
     #expect(try store.read(SecretKey(profile: uniqueProfile(), kind: .privateKey)) == nil)
   }
 
+  @Test func libsecretIsKeptOnTheDaemonNotItsOwnFile() throws {
+    _ = try store.read(SecretKey(profile: uniqueProfile(), kind: .privateKey))
+
+    // Inside a sandbox libsecret would otherwise keep secrets in a file of
+    // its own, out of the keyring's sight.
+    #expect(getenv("SECRET_BACKEND").map { String(cString: $0) } == "service")
+  }
+
   @Test(
     .enabled(
       if: PrivateSecretService.executablePath("secret-tool") != nil
