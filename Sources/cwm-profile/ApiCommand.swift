@@ -23,6 +23,7 @@ enum ApiCommand {
   static let help = """
     Usage: cwm-profile api NAME [METHOD] PATH [--query K=V]... [--data JSON|@FILE|-]
                                               [--all [--forward-only]]
+                                              [--api-version V] [--force]
 
     Sends an authenticated request to the profile's API and prints the
     JSON answer. PATH is relative to the base URL (service/tickets), or a

@@ -15,8 +15,9 @@ enum ChangePassphraseCommand {
 
     Re-encrypts the encrypted file under a new passphrase and a fresh salt,
     in one atomic replacement. The current passphrase comes from the usual
-    places (--passphrase-fd, --passphrase-file, CWM_PROFILE_PASSPHRASE, the
-    terminal) and is checked first; the new one from --new-passphrase-fd,
+    places (--passphrase-fd, --passphrase-file, the systemd credential
+    cwm-profile-passphrase, CWM_PROFILE_PASSPHRASE, the terminal) and is
+    checked first; the new one from --new-passphrase-fd,
     --new-passphrase-file, CWM_PROFILE_NEW_PASSPHRASE, or the terminal,
     asked twice. --kdf sets a new key-derivation strength; without it the
     file keeps its own. The previous generation, which the old passphrase
@@ -59,8 +60,16 @@ enum ChangePassphraseCommand {
         variable: "CWM_PROFILE_NEW_PASSPHRASE",
         prompt: "New passphrase for the cwm-profile secrets file: "))
     let file = try context.manager().stores.encryptedFile
-    let count = try file.changePassphrase(to: newPassphrase, strength: strength)
-    Console.error("cwm-profile: re-encrypted \(count) secrets in \(file.path)\n")
+    let count: Int
+    do {
+      count = try file.changePassphrase(to: newPassphrase, strength: strength)
+    } catch SecretStoreError.passphraseUnavailable where newPassphrase.wasAsked {
+      throw CommandFailure(
+        message: "change-passphrase needs the new passphrase: give --new-passphrase-fd or "
+          + "--new-passphrase-file, set CWM_PROFILE_NEW_PASSPHRASE, or run from a terminal",
+        code: .passphraseUnavailable)
+    }
+    Console.error("cwm-profile: re-encrypted \(secrets(count)) in \(file.path)\n")
     return .success
   }
 }
@@ -95,9 +104,12 @@ enum RestoreFileCommand {
     for name in names { Console.out(name + "\n") }
     Console.error(
       dryRun
-        ? "cwm-profile: \(file.previousPath) opens and holds \(names.count) secrets\n"
-        : "cwm-profile: restored the previous generation (\(names.count) secrets); "
+        ? "cwm-profile: \(file.previousPath) opens and holds \(secrets(names.count))\n"
+        : "cwm-profile: restored the previous generation (\(secrets(names.count))); "
           + "the replaced one is now \(file.previousPath)\n")
     return .success
   }
 }
+
+/// "1 secret", "2 secrets".
+func secrets(_ count: Int) -> String { count == 1 ? "1 secret" : "\(count) secrets" }

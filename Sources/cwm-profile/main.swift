@@ -59,8 +59,10 @@ let overview = """
                                  (default 3600)
     CWM_PROFILE_RETRIES          retries of 429, 5xx and resets (default 3)
     CWM_PROFILE_RETRY_DELAY      first retry's wait in seconds (default 1)
-    XDG_CONFIG_HOME, XDG_DATA_HOME
-                                 where profiles and the encrypted file live
+    CWM_PROFILE_NEW_PASSPHRASE   the new passphrase for change-passphrase
+    XDG_CONFIG_HOME, XDG_DATA_HOME, XDG_CACHE_HOME
+                                 where profiles, the encrypted file and
+                                 cached connections live
 
   Exit codes are listed in docs/commands.md.
   """

@@ -103,6 +103,27 @@ import Testing
     #expect(later == nil)
   }
 
+  @Test func aShorterLifetimeNowAppliesToWhatWasSavedAndZeroSavesNothing() throws {
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let store = MemorySecretStore()
+    try ConnectionCache(directory: directory.path, lifetime: 3600).save(
+      connection, profile: profile, options: .init(), secret: secret, store: store)
+    let shorter = ConnectionCache(directory: directory.path, lifetime: 60)
+    let none = ConnectionCache(directory: directory.path, lifetime: 0)
+
+    let soon = try shorter.load(profile, options: .init(), secret: secret, store: store)
+    let beyond = try shorter.load(
+      profile, options: .init(), secret: secret, store: store, now: Date().addingTimeInterval(61))
+    let withNone = try none.load(profile, options: .init(), secret: secret, store: store)
+    try none.save(connection, profile: profile, options: .init(), secret: secret, store: store)
+
+    #expect(soon != nil)
+    #expect(beyond == nil)
+    #expect(withNone == nil)
+    #expect(!FileManager.default.fileExists(atPath: none.path("acme")))
+    #expect(try store.read(SecretKey(profile: "acme", kind: .token)) == nil)
+  }
+
   /// Saves `connection`, then puts `baseUrl` into the record as an editor would.
   func tampered(_ baseUrl: String, profile: Profile, connection: Connection) throws -> Connection? {
     defer { try? FileManager.default.removeItem(at: directory) }

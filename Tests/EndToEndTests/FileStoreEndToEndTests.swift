@@ -183,6 +183,7 @@ import Testing
     let lostB = try cli.run(["connect", "b"], extra: Self.environment)
     let undo = try cli.run(["restore-file"], extra: Self.environment)
     let backB = try cli.run(["connect", "b"], extra: Self.environment)
+    let noNewOne = try cli.run(["change-passphrase"], extra: Self.environment)
     let change = try cli.run(
       ["change-passphrase", "--kdf", "moderate"],
       extra: ["CWM_PROFILE_PASSPHRASE": Self.passphrase, "CWM_PROFILE_NEW_PASSPHRASE": "newer one"])
@@ -196,6 +197,7 @@ import Testing
     #expect(lostB.status == 27, "\(lostB.summary)")
     #expect(undo.status == 0 && undo.stdout == "a/private-key\nb/private-key\n")
     #expect(backB.status == 0, "\(backB.summary)")
+    #expect(noNewOne.status == 10 && noNewOne.stderr.contains("--new-passphrase-fd"))
     #expect(change.status == 0, "\(change.summary)")
     #expect(old.status == 12, "\(old.summary)")
     #expect(new.status == 0, "\(new.summary)")

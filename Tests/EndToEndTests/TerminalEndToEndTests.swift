@@ -71,7 +71,7 @@ import Testing
 
     let added = try type(
       [
-        ("Private key for acme", "PRIV"), ("Passphrase for", "typed pass"),
+        ("Private key for acme", "PRIV"), ("New passphrase for", "typed pass"),
         ("Repeat the new passphrase", "typed pass"),
       ], addArguments(server), cli: cli)
     let connected = try cli.run(
@@ -89,7 +89,7 @@ import Testing
 
     let added = try type(
       [
-        ("Private key for acme", "PRIV"), ("Passphrase for", "one"),
+        ("Private key for acme", "PRIV"), ("New passphrase for", "one"),
         ("Repeat the new passphrase", "other"),
       ], addArguments(server), cli: cli)
 

@@ -62,6 +62,9 @@ public struct ConnectionCache: Sendable {
       let record = try? Self.decoder.decode(Record.self, from: Data(bytes)),
       record.version == 1, record.fingerprint == Self.fingerprint(profile, options),
       record.method == profile.method, now < record.validUntil, now >= record.createdAt,
+      // The lifetime in force now counts too, so a shorter one (0: no
+      // cache) applies to what an earlier run saved.
+      now < record.createdAt.addingTimeInterval(lifetime),
       Self.isTrustedBaseURL(record.baseUrl, codebase: record.codebase, profile: profile)
     else { return nil }
     guard let stored = try store.read(SecretKey(profile: profile.name, kind: .token)) else {
@@ -111,10 +114,16 @@ public struct ConnectionCache: Sendable {
 
   /// Saves `connection`: its secret part first, then the record that
   /// points at it, so a crash between the two leaves nothing that matches.
+  /// With a lifetime of 0 nothing is saved, and what an earlier run saved
+  /// is forgotten.
   public func save(
     _ connection: Connection, profile: Profile, options: ConnectEngine.Options,
     secret: SecretBytes, store: SecretStore, now: Date = Date()
   ) throws {
+    guard lifetime > 0 else {
+      try forget(profile.name, store: store)
+      return
+    }
     let part = SecretPart(
       fingerprint: Self.fingerprint(profile, options, secret: secret),
       authorization: connection.header("Authorization"),

@@ -54,7 +54,11 @@ public final class SecretStores: @unchecked Sendable {
     case .auto:
       switch probe(keyringTimeout) {
       case .available: return Choice(kind: .keyring, notice: nil)
-      case .unavailable(.noSessionBus), .unavailable(.noSecretService):
+      case .unavailable(.noSessionBus):
+        return Choice(
+          kind: .file,
+          notice: "no D-Bus session bus; using the encrypted file \(paths.secretsFile)")
+      case .unavailable(.noSecretService):
         return Choice(
           kind: .file,
           notice:

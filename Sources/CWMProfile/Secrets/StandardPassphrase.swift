@@ -64,14 +64,20 @@ public final class StandardPassphrase: PassphraseSource, @unchecked Sendable {
   private let sources: Sources
   private let lock = NSLock()
   private var cached: SecretBytes?
+  private var asked = false
 
   public init(_ sources: Sources) {
     self.sources = sources
   }
 
+  /// Whether the passphrase has been asked for, so a caller with two
+  /// sources can tell which one failed.
+  public var wasAsked: Bool { lock.withLock { asked } }
+
   public func passphrase(creating: Bool) throws(SecretStoreError) -> SecretBytes {
     lock.lock()
     defer { lock.unlock() }
+    asked = true
     if let cached { return cached }
     let value = try find(creating: creating)
     cached = value
@@ -122,13 +128,21 @@ public final class StandardPassphrase: PassphraseSource, @unchecked Sendable {
     guard sources.terminal, let terminal = Terminal.controlling() else {
       throw .passphraseUnavailable
     }
-    let first = try ask(terminal, sources.prompt)
+    // A file being created gets a new passphrase, and the prompt says so.
+    let prompt =
+      creating && !sources.prompt.hasPrefix("New ")
+      ? "New " + lowercasedFirst(sources.prompt) : sources.prompt
+    let first = try ask(terminal, prompt)
     guard creating else { return first }
     let second = try ask(terminal, "Repeat the new passphrase: ")
     guard first.constantTimeEquals(second) else {
       throw .passphraseRejected(reason: "the two entries differ")
     }
     return first
+  }
+
+  private func lowercasedFirst(_ text: String) -> String {
+    text.prefix(1).lowercased() + text.dropFirst()
   }
 
   private func nonEmpty(_ value: SecretBytes, from source: String) throws(SecretStoreError)
