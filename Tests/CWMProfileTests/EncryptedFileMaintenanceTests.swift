@@ -129,4 +129,53 @@ import Testing
     #expect(FileManager.default.fileExists(atPath: alive))
     #expect(try store().read(key)?.unsafeStringCopy() == "PRIV")
   }
+
+  @Test func aWriterKilledDuringItsCommitLosesNoGeneration() throws {
+    defer { cleanUp() }
+    try store().write(SecretBytes(utf8: "PRIV"), for: key, label: "l")
+    try store().write(SecretBytes(utf8: "PW"), for: other, label: "l")
+    let current = try bytes(path)
+    let previous = try bytes(path + ".previous")
+    let pending = path + ".previous-pending"
+
+    // Killed after linking the current file as pending, before the rename:
+    // the pending link is the current file and is simply dropped.
+    link(path, pending)
+    try store().write(SecretBytes(utf8: "PRIV2"), for: key, label: "l")
+    #expect(try bytes(path + ".previous") == current)
+    #expect(!FileManager.default.fileExists(atPath: pending))
+
+    // Killed after the rename, before pending became the previous
+    // generation: pending is an older file, and it is moved into place.
+    try Data(previous).write(to: URL(fileURLWithPath: pending))
+    AtomicFile.recoverPrevious(of: path)
+    #expect(try bytes(path + ".previous") == previous)
+    #expect(!FileManager.default.fileExists(atPath: pending))
+  }
+
+  @Test func aLostFileIsNotReplacedByANewOneWhileItsPreviousGenerationIsThere() throws {
+    defer { cleanUp() }
+    try store().write(SecretBytes(utf8: "PRIV"), for: key, label: "l")
+    try store().write(SecretBytes(utf8: "PW"), for: other, label: "l")
+    try FileManager.default.removeItem(atPath: path)
+    let previous = try bytes(path + ".previous")
+
+    #expect(throws: SecretStoreError.fileMissing(path: path)) {
+      try store("another").write(SecretBytes(utf8: "NEW"), for: key, label: "l")
+    }
+    #expect(!FileManager.default.fileExists(atPath: path))
+    #expect(try bytes(path + ".previous") == previous)
+    #expect(try store().restorePrevious() == ["acme/private-key"])
+  }
+
+  @Test func aNewFileIsNotMadeInAFolderOthersCanEnter() throws {
+    defer { cleanUp() }
+    try FileManager.default.setAttributes(
+      [.posixPermissions: 0o777], ofItemAtPath: directory.path)
+
+    #expect(throws: SecretStoreError.insecurePermissions(path: directory.path, mode: 0o777)) {
+      try store().write(SecretBytes(utf8: "PRIV"), for: key, label: "l")
+    }
+    #expect(!FileManager.default.fileExists(atPath: path))
+  }
 }

@@ -160,7 +160,10 @@ import Testing
     keyringProfile.name = "beta"
     keyringProfile.store = .keyring
     try manager.profiles.add(keyringProfile)
+    // acme's secrets are in the file, as they would be.
+    try manager.stores.store(.file).write(SecretBytes(utf8: "PRIV"), for: privateKey, label: "l")
     let before = try Data(contentsOf: URL(fileURLWithPath: paths.profilesFile))
+    let secretsBefore = try Data(contentsOf: URL(fileURLWithPath: paths.secretsFile))
 
     let results = try manager.migrateAll(to: .file, dryRun: true)
 
@@ -170,7 +173,7 @@ import Testing
     #expect(results[1].kinds == [.privateKey])
     #expect(results[1].optionalKinds == [.password, .token])
     #expect(try Data(contentsOf: URL(fileURLWithPath: paths.profilesFile)) == before)
-    #expect(!FileManager.default.fileExists(atPath: paths.secretsFile))
+    #expect(try Data(contentsOf: URL(fileURLWithPath: paths.secretsFile)) == secretsBefore)
   }
 
   @Test func anUnusableKeyringTargetIsItsOwnErrorBeforeAnythingIsRead() throws {

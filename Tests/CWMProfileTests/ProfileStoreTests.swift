@@ -53,6 +53,26 @@ import Testing
     #expect(try store.all().isEmpty)
   }
 
+  @Test func secretsChangeOnlyOnceTheNewListIsWrittenAndFlushed() throws {
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let store = ProfileStore(path: path)
+    let folder = (path as NSString).deletingLastPathComponent
+    func preparedLists() -> [String] {
+      let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+      return names.filter { $0.hasPrefix("profiles.json.tmp-") }
+    }
+    var whileAdding: [String] = []
+    var whileRemoving: [String] = []
+
+    try store.add(sample()) { whileAdding = preparedLists() }
+    try store.remove(named: "acme") { _ in whileRemoving = preparedLists() }
+
+    // A list that cannot be written fails before any secret is touched.
+    #expect(whileAdding.count == 1)
+    #expect(whileRemoving.count == 1)
+    #expect(preparedLists().isEmpty)
+  }
+
   @Test func removeReturnsTheProfileAndUnknownNamesAreErrors() throws {
     defer { try? FileManager.default.removeItem(at: directory) }
     let store = ProfileStore(path: path)

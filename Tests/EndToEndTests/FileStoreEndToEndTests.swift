@@ -191,6 +191,7 @@ import Testing
     let new = try cli.run(["connect", "a", "--force"], extra: newer)
     try FileManager.default.removeItem(atPath: cli.secretsFile)
     let missing = try cli.run(["connect", "a"], extra: newer)
+    let addAfterLoss = try cli.add("c", server: server, extra: newer)
 
     #expect(dry.status == 0 && dry.stdout == "a/private-key\n", "\(dry.summary)")
     #expect(restore.status == 0, "\(restore.summary)")
@@ -202,6 +203,9 @@ import Testing
     #expect(old.status == 12, "\(old.summary)")
     #expect(new.status == 0, "\(new.summary)")
     #expect(missing.status == 17 && missing.stderrIsOneLine, "\(missing.summary)")
+    #expect(addAfterLoss.status == 17, "\(addAfterLoss.summary)")
+    #expect(!FileManager.default.fileExists(atPath: cli.secretsFile))
+    #expect(try cli.storedProfiles()["c"] == nil)
   }
 }
 

@@ -131,7 +131,9 @@ extension ProfileManager {
   private func checkUsable(_ kind: StoreKind) throws {
     switch kind {
     case .keyring: _ = try stores.choose(.keyring)
-    case .file: _ = try stores.choose(.file)
+    case .file:
+      _ = try stores.choose(.file)
+      try checkFileNotLost()
     case .memory: break
     }
   }

@@ -26,6 +26,7 @@ public final class ProfileManager: @unchecked Sendable {
       throw ProfileError.invalidValue(field: "secret", reason: "it is empty")
     }
     let store = stores.store(profile.store)
+    if profile.store == .file { try checkFileNotLost() }
     _ = try? cache.forget(profile.name, store: nil)
     var wrote = false
     do {
@@ -34,9 +35,18 @@ public final class ProfileManager: @unchecked Sendable {
         wrote = true
       }
     } catch {
-      if wrote { _ = try? store.delete(profile.primarySecret) }
+      if wrote { _ = try? store.deleteAll(profile: profile.name) }
       throw error
     }
+  }
+
+  /// Refuses to start a new encrypted file while saved profiles say their
+  /// secrets are in one: that file was lost (moved, deleted, another
+  /// `XDG_DATA_HOME`), and a new one would hide the fact.
+  func checkFileNotLost() throws {
+    let file = stores.encryptedFile
+    guard !file.exists, try profiles.all().contains(where: { $0.store == .file }) else { return }
+    throw SecretStoreError.fileMissing(path: file.path)
   }
 
   /// Removes the profile and every secret it has in its store. If the
@@ -45,6 +55,11 @@ public final class ProfileManager: @unchecked Sendable {
   public func remove(named name: String) throws -> Profile {
     try profiles.remove(named: name) { profile in
       try stores.store(profile.store).deleteAll(profile: profile.name)
+      // A migration to the keyring that was killed before it switched the
+      // profile leaves a copy there; take it too when the keyring is open.
+      if profile.store == .file, (try? stores.choose(.keyring)) != nil {
+        _ = try? stores.store(.keyring).deleteAll(profile: profile.name)
+      }
       try cache.forget(profile.name, store: nil)
     }
   }

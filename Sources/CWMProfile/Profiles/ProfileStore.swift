@@ -41,13 +41,13 @@ public final class ProfileStore: Sendable {
   ///   to be free, before the list is written (to store the profile's
   ///   secret); if it throws, nothing is saved.
   public func add(_ profile: Profile, beforeSaving: () throws -> Void = {}) throws {
-    try modify { profiles in
-      guard profiles[profile.name] == nil else {
-        throw ProfileError.alreadyExists(name: profile.name)
-      }
-      try beforeSaving()
-      profiles[profile.name] = profile
-    }
+    try modify(
+      { profiles in
+        guard profiles[profile.name] == nil else {
+          throw ProfileError.alreadyExists(name: profile.name)
+        }
+        profiles[profile.name] = profile
+      }, beforeSaving: beforeSaving)
   }
 
   /// Runs `body` under the list's lock, but only while `profile` is still
@@ -85,13 +85,13 @@ public final class ProfileStore: Sendable {
   {
     try ProfileName.validate(name)
     var removed: Profile?
-    try modify { profiles in
-      guard let profile = profiles.removeValue(forKey: name) else {
-        throw ProfileError.notFound(name: name)
-      }
-      try beforeSaving(profile)
-      removed = profile
-    }
+    try modify(
+      { profiles in
+        guard let profile = profiles.removeValue(forKey: name) else {
+          throw ProfileError.notFound(name: name)
+        }
+        removed = profile
+      }, beforeSaving: { try beforeSaving(removed!) })
     return removed!
   }
 
@@ -131,24 +131,41 @@ public final class ProfileStore: Sendable {
     try body()
   }
 
-  private func modify(_ change: (inout [String: Profile]) throws -> Void) throws {
-    try locked { try rewrite(change) }
-  }
-
-  private func rewrite(_ change: (inout [String: Profile]) throws -> Void) throws {
-    AtomicFile.removeStrayTemporaries(beside: path)
-    var profiles = try load()
-    try change(&profiles)
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    do {
-      let data = try encoder.encode(
-        FileContents(version: Self.formatVersion, profiles: profiles))
-      try AtomicFile.write(Array(data) + [UInt8(ascii: "\n")], to: path)
-    } catch let failure as AtomicFile.Failure {
-      throw ProfileError.fileIO(path: failure.path, detail: failure.detail)
-    } catch {
-      throw ProfileError.fileIO(path: path, detail: "cannot encode profiles")
+  /// Changes the list under the lock. The new list is written and flushed
+  /// first; `beforeSaving` (which writes or deletes secrets) runs only once
+  /// that has worked, and the list is put in place only if it succeeds. So
+  /// a list that cannot be written changes no secret, and a failing secret
+  /// store changes no list.
+  private func modify(
+    _ change: (inout [String: Profile]) throws -> Void, beforeSaving: () throws -> Void = {}
+  ) throws {
+    try locked {
+      AtomicFile.removeStrayTemporaries(beside: path)
+      var profiles = try load()
+      try change(&profiles)
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+      let prepared: AtomicFile.Prepared
+      do {
+        let data = try encoder.encode(
+          FileContents(version: Self.formatVersion, profiles: profiles))
+        prepared = try AtomicFile.prepare(Array(data) + [UInt8(ascii: "\n")], to: path)
+      } catch let failure as AtomicFile.Failure {
+        throw ProfileError.fileIO(path: failure.path, detail: failure.detail)
+      } catch {
+        throw ProfileError.fileIO(path: path, detail: "cannot encode profiles")
+      }
+      do {
+        try beforeSaving()
+      } catch {
+        prepared.discard()
+        throw error
+      }
+      do {
+        try prepared.commit()
+      } catch let failure as AtomicFile.Failure {
+        throw ProfileError.fileIO(path: failure.path, detail: failure.detail)
+      }
     }
   }
 

@@ -74,6 +74,9 @@ extension EncryptedFileStore {
       previousExists: fileMode(previous) != nil)
   }
 
+  /// The permission bits of a file beside the store's, for diagnostics.
+  static func permissions(of path: String) -> UInt32? { fileMode(path) }
+
   private static func headerState(_ path: String) -> EncryptedFileInspection.HeaderState {
     let bytes: [UInt8]
     do {

@@ -104,6 +104,7 @@ public final class EncryptedFileStore: SecretStore, @unchecked Sendable {
       do { lock = try FileLock(path: lockPath) } catch { throw fileError(error) }
       defer { withExtendedLifetime(lock) {} }
       AtomicFile.removeStrayTemporaries(beside: path)
+      AtomicFile.recoverPrevious(of: path)
       guard let entries = try load(), let current = derived else {
         throw SecretStoreError.fileMissing(path: path)
       }
@@ -122,13 +123,16 @@ public final class EncryptedFileStore: SecretStore, @unchecked Sendable {
       let bytes = SecretsFileFormat.seal(
         entries, key: key, salt: header.salt, opsLimit: header.opsLimit,
         memLimitKiB: header.memLimitKiB, generation: generation)
+      // The generation the old passphrase opens goes first: a crash after
+      // this leaves the current file, still under the old passphrase, and
+      // no other copy.
+      unlink(previousPath)
+      AtomicFile.syncDirectory((path as NSString).deletingLastPathComponent)
       do {
         try AtomicFile.write(bytes, to: path, keepPrevious: false)
       } catch {
         throw fileError(error)
       }
-      unlink(previousPath)
-      AtomicFile.syncDirectory((path as NSString).deletingLastPathComponent)
       derived = (header.salt, header.opsLimit, header.memLimitKiB, key)
       logger.debug("re-encrypted \(path) under a new passphrase, generation \(generation)")
       return entries.count
@@ -148,6 +152,7 @@ public final class EncryptedFileStore: SecretStore, @unchecked Sendable {
       do { lock = try FileLock(path: lockPath) } catch { throw fileError(error) }
       defer { withExtendedLifetime(lock) {} }
       AtomicFile.removeStrayTemporaries(beside: path)
+      AtomicFile.recoverPrevious(of: path)
       let bytes: [UInt8]
       do {
         guard let read = try AtomicFile.read(previousPath) else {
@@ -191,21 +196,28 @@ public final class EncryptedFileStore: SecretStore, @unchecked Sendable {
       do { lock = try FileLock(path: lockPath) } catch { throw fileError(error) }
       defer { withExtendedLifetime(lock) {} }
       AtomicFile.removeStrayTemporaries(beside: path)
-      var entries = try load() ?? [:]
+      AtomicFile.recoverPrevious(of: path)
+      let existing = try load()
+      var entries = existing ?? [:]
       guard try change(&entries) else { return }
+      // A missing file next to its previous generation was lost, not never
+      // made: starting a new one would bury what restore-file can bring back.
+      if existing == nil, FileManager.default.fileExists(atPath: previousPath) {
+        throw SecretStoreError.fileMissing(path: path)
+      }
       let key = try keyForWriting()
       let generation = (try currentGeneration() ?? 0) &+ 1
       let bytes = SecretsFileFormat.seal(
         entries, key: key.key, salt: key.salt, opsLimit: key.ops, memLimitKiB: key.mem,
         generation: generation)
+      if !keepPrevious {
+        unlink(previousPath)
+        AtomicFile.syncDirectory((path as NSString).deletingLastPathComponent)
+      }
       do {
         try AtomicFile.write(bytes, to: path, keepPrevious: keepPrevious)
       } catch {
         throw fileError(error)
-      }
-      if !keepPrevious {
-        unlink(previousPath)
-        AtomicFile.syncDirectory((path as NSString).deletingLastPathComponent)
       }
       logger.debug("wrote \(path), generation \(generation), \(entries.count) entries")
     }
@@ -213,6 +225,9 @@ public final class EncryptedFileStore: SecretStore, @unchecked Sendable {
 
   /// Decrypts the file, or returns nil when it does not exist yet.
   private func load() throws -> [String: SecretBytes]? {
+    // The folder is checked even before the file exists, so a new file is
+    // never made where others can reach it.
+    try checkPermissions()
     let file: [UInt8]
     do {
       guard let bytes = try AtomicFile.read(path) else { return nil }
@@ -220,7 +235,6 @@ public final class EncryptedFileStore: SecretStore, @unchecked Sendable {
     } catch {
       throw fileError(error)
     }
-    try checkPermissions()
     do {
       let header = try SecretsFileFormat.parseHeader(file)
       let key = try key(for: header)

@@ -213,12 +213,25 @@ extension EncryptedFileInspection {
         "encrypted file: its folder \(directory) is accessible to others "
           + "(mode \(Self.octal(directoryMode))); run chmod go-rwx on it")
     }
+    if previousExists, let mode = EncryptedFileStore.permissions(of: previousPath),
+      !Self.isOwnerOnly(mode)
+    {
+      found.append(
+        "encrypted file: its previous generation \(previousPath) is accessible to others "
+          + "(mode \(Self.octal(mode))); run chmod go-rwx on it")
+    }
+    let restore = previousExists ? "; 'cwm-profile restore-file' can put the previous one back" : ""
     switch header {
-    case .missing, .valid: break
+    case .missing:
+      if previousExists {
+        found.append(
+          "encrypted file: \(path) is missing but its previous generation is there\(restore)")
+      }
+    case .valid: break
     case .unsupportedVersion(let version):
       found.append(
         "encrypted file: format version \(version), which this cwm-profile cannot read")
-    case .damaged(let reason): found.append("encrypted file: damaged: \(reason)")
+    case .damaged(let reason): found.append("encrypted file: damaged: \(reason)\(restore)")
     case .unreadable(let detail): found.append("encrypted file: cannot be read: \(detail)")
     }
     return found

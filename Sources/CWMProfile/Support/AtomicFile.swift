@@ -57,6 +57,52 @@ enum AtomicFile {
   /// - Parameter keepPrevious: when set, the file being replaced stays
   ///   reachable as `path` + `.previous`.
   static func write(_ bytes: [UInt8], to path: String, keepPrevious: Bool = false) throws(Failure) {
+    try prepare(bytes, to: path, keepPrevious: keepPrevious).commit()
+  }
+
+  /// A new file written and flushed beside its destination, not yet in
+  /// place: what can fail (space, permissions) has been tried, and the
+  /// caller can still decide not to go on.
+  struct Prepared {
+    let temporary: String
+    let path: String
+    let keepPrevious: Bool
+
+    /// Puts the new file in place. With `keepPrevious`, the file it
+    /// replaces is first hard-linked as `.previous-pending` and only moved
+    /// to `.previous` once the new file is in place, so a crash at any
+    /// instant loses neither the current file nor the previous generation
+    /// (`recoverPrevious` finishes the move).
+    func commit() throws(Failure) {
+      let directory = (path as NSString).deletingLastPathComponent
+      var pending: String?
+      if keepPrevious {
+        AtomicFile.recoverPrevious(of: path)
+        let name = AtomicFile.pendingPath(path)
+        // Where links are not supported the old file is simply not kept.
+        if link(path, name) == 0 { pending = name }
+      }
+      guard rename(temporary, path) == 0 else {
+        let detail = systemError()
+        unlink(temporary)
+        if let pending { unlink(pending) }
+        throw Failure(path: path, detail: detail)
+      }
+      AtomicFile.syncDirectory(directory)
+      if let pending {
+        rename(pending, path + ".previous")
+        AtomicFile.syncDirectory(directory)
+      }
+    }
+
+    /// Removes the new file without touching the old one.
+    func discard() { unlink(temporary) }
+  }
+
+  /// Writes `bytes` to a temporary file beside `path` and flushes it.
+  static func prepare(_ bytes: [UInt8], to path: String, keepPrevious: Bool = false)
+    throws(Failure) -> Prepared
+  {
     let directory = (path as NSString).deletingLastPathComponent
     try ensureDirectory(directory)
     let temporary = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -78,19 +124,29 @@ enum AtomicFile {
       unlink(temporary)
       throw failure
     }
-    if keepPrevious {
-      let previous = path + ".previous"
-      unlink(previous)
-      // A hard link keeps the old generation without copying it; where
-      // links are not supported the old file is simply not kept.
-      _ = link(path, previous)
+    return Prepared(temporary: temporary, path: path, keepPrevious: keepPrevious)
+  }
+
+  /// Where the generation being replaced waits while the new one goes in.
+  static func pendingPath(_ path: String) -> String { path + ".previous-pending" }
+
+  /// Finishes what a writer killed during `commit` left: a pending
+  /// generation that is still the current file was never replaced and is
+  /// dropped; one that is not became the previous generation. Call it
+  /// under the lock that writers hold.
+  static func recoverPrevious(of path: String) {
+    let pending = pendingPath(path)
+    var waiting = stat()
+    guard stat(pending, &waiting) == 0 else { return }
+    var current = stat()
+    if stat(path, &current) == 0, current.st_ino == waiting.st_ino,
+      current.st_dev == waiting.st_dev
+    {
+      unlink(pending)
+    } else {
+      rename(pending, path + ".previous")
     }
-    guard rename(temporary, path) == 0 else {
-      let detail = systemError()
-      unlink(temporary)
-      throw Failure(path: path, detail: detail)
-    }
-    syncDirectory(directory)
+    syncDirectory((path as NSString).deletingLastPathComponent)
   }
 
   /// Flushes a folder's entries (a rename) to disk.
