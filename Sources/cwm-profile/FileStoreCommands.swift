@@ -100,13 +100,15 @@ enum RestoreFileCommand {
     try arguments.noPositionals(command: "restore-file")
     let dryRun = arguments.has("dry-run")
     let file = try context.manager().stores.encryptedFile
+    let hadFile = file.exists
     let names = try file.restorePrevious(dryRun: dryRun)
     for name in names { Console.out(name + "\n") }
+    let restored = "cwm-profile: restored the previous generation (\(secrets(names.count)))"
     Console.error(
       dryRun
         ? "cwm-profile: \(file.previousPath) opens and holds \(secrets(names.count))\n"
-        : "cwm-profile: restored the previous generation (\(secrets(names.count))); "
-          + "the replaced one is now \(file.previousPath)\n")
+        : hadFile
+          ? restored + "; the replaced one is now \(file.previousPath)\n" : restored + "\n")
     return .success
   }
 }

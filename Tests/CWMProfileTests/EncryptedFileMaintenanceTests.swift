@@ -177,5 +177,31 @@ import Testing
       try store().write(SecretBytes(utf8: "PRIV"), for: key, label: "l")
     }
     #expect(!FileManager.default.fileExists(atPath: path))
+    #expect(!FileManager.default.fileExists(atPath: path + ".lock"))
+  }
+
+  @Test func aLockFileThatIsALinkIsNotFollowed() throws {
+    defer { cleanUp() }
+    let target = directory.path + "/elsewhere"
+    try FileManager.default.createSymbolicLink(atPath: path + ".lock", withDestinationPath: target)
+
+    #expect(throws: SecretStoreError.self) {
+      try store().write(SecretBytes(utf8: "PRIV"), for: key, label: "l")
+    }
+    #expect(!FileManager.default.fileExists(atPath: target))
+    #expect(!FileManager.default.fileExists(atPath: path))
+  }
+
+  @Test func removingFromALostFileKeepsItsPreviousGeneration() throws {
+    defer { cleanUp() }
+    try store().write(SecretBytes(utf8: "PRIV"), for: key, label: "l")
+    try store().write(SecretBytes(utf8: "PW"), for: other, label: "l")
+    try FileManager.default.removeItem(atPath: path)
+    let previous = try bytes(path + ".previous")
+
+    #expect(throws: SecretStoreError.fileMissing(path: path)) {
+      try store().deleteAll(profile: "acme")
+    }
+    #expect(try bytes(path + ".previous") == previous)
   }
 }

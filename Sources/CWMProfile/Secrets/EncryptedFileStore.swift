@@ -68,6 +68,11 @@ public final class EncryptedFileStore: SecretStore, @unchecked Sendable {
   @discardableResult
   public func deleteAll(profile: String) throws -> Int {
     var count = 0
+    // With the file gone, its previous generation is all that is left of
+    // every profile in it: keep it, and say that nothing could be removed.
+    if !exists, FileManager.default.fileExists(atPath: previousPath) {
+      throw SecretStoreError.fileMissing(path: path)
+    }
     try modify(keepPrevious: false) { entries in
       for kind in SecretKind.allCases {
         let name = SecretKey(profile: profile, kind: kind).description
@@ -99,12 +104,7 @@ public final class EncryptedFileStore: SecretStore, @unchecked Sendable {
   public func changePassphrase(
     to newPassphrase: PassphraseSource, strength: KeyDerivationStrength? = nil
   ) throws -> Int {
-    try mutex.withLock {
-      let lock: FileLock
-      do { lock = try FileLock(path: lockPath) } catch { throw fileError(error) }
-      defer { withExtendedLifetime(lock) {} }
-      AtomicFile.removeStrayTemporaries(beside: path)
-      AtomicFile.recoverPrevious(of: path)
+    try exclusively {
       guard let entries = try load(), let current = derived else {
         throw SecretStoreError.fileMissing(path: path)
       }
@@ -147,12 +147,7 @@ public final class EncryptedFileStore: SecretStore, @unchecked Sendable {
   /// - Returns: the names of the entries in the restored generation.
   @discardableResult
   public func restorePrevious(dryRun: Bool = false) throws -> [String] {
-    try mutex.withLock {
-      let lock: FileLock
-      do { lock = try FileLock(path: lockPath) } catch { throw fileError(error) }
-      defer { withExtendedLifetime(lock) {} }
-      AtomicFile.removeStrayTemporaries(beside: path)
-      AtomicFile.recoverPrevious(of: path)
+    try exclusively {
       let bytes: [UInt8]
       do {
         guard let read = try AtomicFile.read(previousPath) else {
@@ -184,6 +179,21 @@ public final class EncryptedFileStore: SecretStore, @unchecked Sendable {
     }
   }
 
+  /// Runs `body` holding this store's mutex and the cross-process lock,
+  /// after checking the folder (before even the lock file is made in it)
+  /// and finishing what a writer killed earlier left behind.
+  private func exclusively<T>(_ body: () throws -> T) throws -> T {
+    try mutex.withLock {
+      try checkPermissions()
+      let lock: FileLock
+      do { lock = try FileLock(path: lockPath) } catch { throw fileError(error) }
+      defer { withExtendedLifetime(lock) {} }
+      AtomicFile.removeStrayTemporaries(beside: path)
+      AtomicFile.recoverPrevious(of: path)
+      return try body()
+    }
+  }
+
   /// Reads, changes and rewrites the file under the cross-process lock.
   /// `change` returns whether anything changed; when not, nothing is written.
   /// Without `keepPrevious` the generation replaced is not kept, and an
@@ -191,12 +201,7 @@ public final class EncryptedFileStore: SecretStore, @unchecked Sendable {
   private func modify(
     keepPrevious: Bool = true, _ change: (inout [String: SecretBytes]) throws -> Bool
   ) throws {
-    try mutex.withLock {
-      let lock: FileLock
-      do { lock = try FileLock(path: lockPath) } catch { throw fileError(error) }
-      defer { withExtendedLifetime(lock) {} }
-      AtomicFile.removeStrayTemporaries(beside: path)
-      AtomicFile.recoverPrevious(of: path)
+    try exclusively {
       let existing = try load()
       var entries = existing ?? [:]
       guard try change(&entries) else { return }

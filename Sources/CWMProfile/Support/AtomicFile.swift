@@ -183,7 +183,8 @@ final class FileLock {
   /// Blocks until the lock on `path` is held.
   init(path: String) throws(AtomicFile.Failure) {
     try AtomicFile.ensureDirectory((path as NSString).deletingLastPathComponent)
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+    // Never through a link someone planted: a lock file is ours or nothing.
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
     guard fd >= 0 else { throw AtomicFile.Failure(path: path, detail: systemError()) }
     while flock(fd, LOCK_EX) != 0 {
       if errno == EINTR { continue }
