@@ -32,6 +32,12 @@ enum ExecCommand {
     """
 
   static func run(_ words: [String], _ context: Context) throws -> ExitCode {
+    // Without `--`, the command's own options (`sh -c`) would be taken as
+    // ours; say what is missing rather than "unknown option '-c'".
+    guard words.contains("--") || words.contains(where: { $0 == "--help" || $0 == "-h" }) else {
+      throw UsageError(
+        message: "put '--' between the profile name and the command", command: "exec")
+    }
     let arguments = try ParsedArguments(words, specs: specs, command: "exec")
     if arguments.has("help") {
       Console.out(help + "\n")

@@ -171,7 +171,7 @@ import Testing
     #expect(results.map(\.outcome) == [.alreadyThere, .planned])
     #expect(results[1].from == .keyring && results[1].to == .file)
     #expect(results[1].kinds == [.privateKey])
-    #expect(results[1].optionalKinds == [.password, .token])
+    #expect(results[1].optionalKinds == [.token])
     #expect(try Data(contentsOf: URL(fileURLWithPath: paths.profilesFile)) == before)
     #expect(try Data(contentsOf: URL(fileURLWithPath: paths.secretsFile)) == secretsBefore)
   }

@@ -227,12 +227,19 @@ import Testing
       (["add", "x", "--store", "cloud"] + full, 2), (["connect"], 2),
       (["connect", "nope"], 3), (["show", "nope"], 3), (["remove", "nope"], 3),
       (["connect", "x", "--format", "xml"], 2), (["--bogus"], 2),
+      (["add", "x", "--server", "--company", "c"], 2), (["exec", "x", "sh", "-c", "true"], 2),
+      (["help", "nosuch"], 2), (["--version", "extra"], 2),
+      (["add", "x", "--ca-file", "/nonexistent/ca.pem"] + full, 46),
     ]
     for (arguments, status) in cases {
       let result = try cli.run(arguments, stdin: "SECRET\n")
       #expect(result.status == status, "\(arguments): \(result.summary)")
       #expect(!result.stderr.isEmpty && result.stdout.isEmpty, "\(arguments)")
     }
+    let forgotten = try cli.run(["add", "x", "--server", "--company", "c"])
+    let noTerminator = try cli.run(["exec", "x", "sh", "-c", "true"])
+    #expect(forgotten.stderr.contains("option '--server' needs a value"))
+    #expect(noTerminator.stderr.contains("put '--' between"))
     #expect(try cli.storedProfiles().isEmpty)
     #expect(!FileManager.default.fileExists(atPath: cli.secretsFile))
   }

@@ -38,8 +38,8 @@ import Testing
     #expect(result.status == 0, "\(result.summary)")
     #expect(
       result.stdout == """
-        would move acme: private-key (and password, token if present): encrypted file -> keyring
-        would move beta: private-key (and password, token if present): encrypted file -> keyring
+        would move acme: private-key (and token if present): encrypted file -> keyring
+        would move beta: private-key (and token if present): encrypted file -> keyring
 
         """)
     #expect(result.stderr.contains("'gamma' is already in the keyring; skipped"))

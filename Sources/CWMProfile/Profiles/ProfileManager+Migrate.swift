@@ -166,7 +166,8 @@ extension Migration {
     let primary = profile.primarySecret.kind
     return Migration(
       profile: profile.name, from: profile.store, to: target, outcome: .planned,
-      kinds: [primary], optionalKinds: SecretKind.allCases.filter { $0 != primary },
+      // A profile has one primary secret; the only other is a cached token.
+      kinds: [primary], optionalKinds: [.token],
       leftBehind: nil)
   }
 }
