@@ -10,6 +10,7 @@ enum ExitCode: Int32 {
   case profileExists = 4
   case invalidValue = 5
   case profileFile = 6
+  case profileChanged = 7
 
   case passphraseUnavailable = 10
   case passphraseRejected = 11
@@ -70,6 +71,7 @@ enum ExitCode: Int32 {
     case .alreadyExists: return .profileExists
     case .invalidName, .invalidValue: return .invalidValue
     case .fileDamaged, .fileIO: return .profileFile
+    case .changedMeanwhile: return .profileChanged
     }
   }
 

@@ -110,12 +110,28 @@ import Testing
     let (source, target) = (try filledSource(), FaultyStore())
     try manager.profiles.remove(named: "acme")
 
-    #expect(throws: ProfileError.notFound(name: "acme")) {
+    #expect(throws: ProfileError.changedMeanwhile(name: "acme")) {
       try manager.migrate(profile, from: source, to: target)
     }
 
     #expect(try text(source, privateKey) == "PRIV" && text(source, token) == "TOKEN")
     #expect(try target.read(privateKey) == nil && target.read(token) == nil)
+  }
+
+  @Test func aProfileChangedDuringTheMoveIsNotOverwritten() throws {
+    defer { cleanUp() }
+    let (source, target) = (try filledSource(), FaultyStore())
+    var edited = profile
+    edited.apiVersion = "2024.1"
+    try manager.profiles.update(edited)
+
+    #expect(throws: ProfileError.changedMeanwhile(name: "acme")) {
+      try manager.migrate(profile, from: source, to: target)
+    }
+
+    #expect(try manager.profiles.profile(named: "acme") == edited)
+    #expect(try text(source, privateKey) == "PRIV")
+    #expect(try target.read(privateKey) == nil)
   }
 
   @Test func oldCopiesThatCannotBeDeletedAreReportedNotUndone() throws {

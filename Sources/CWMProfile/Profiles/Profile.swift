@@ -151,6 +151,8 @@ public enum ProfileError: Error, Equatable, Sendable {
   case invalidValue(field: String, reason: String)
   case fileDamaged(path: String, reason: String)
   case fileIO(path: String, detail: String)
+  /// Another process changed or removed the profile while this one worked.
+  case changedMeanwhile(name: String)
 }
 
 extension ProfileError: CustomStringConvertible {
@@ -164,6 +166,9 @@ extension ProfileError: CustomStringConvertible {
     case .invalidValue(let field, let reason): return "invalid --\(field): \(reason)"
     case .fileDamaged(let path, let reason): return "\(path) is damaged: \(reason)"
     case .fileIO(let path, let detail): return "\(path): \(detail)"
+    case .changedMeanwhile(let name):
+      return "profile '\(name)' was changed by another command meanwhile; nothing was changed, "
+        + "run this again"
     }
   }
 }

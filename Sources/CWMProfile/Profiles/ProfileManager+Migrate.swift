@@ -102,7 +102,7 @@ extension ProfileManager {
       }
       var moved = profile
       moved.store = target.kind
-      try profiles.update(moved)
+      try profiles.update(moved, expecting: profile)
     } catch {
       for key in written { _ = try? target.delete(key) }
       throw error

@@ -68,9 +68,20 @@ public final class ProfileStore: Sendable {
   }
 
   /// Replaces the existing profile with the same name.
-  public func update(_ profile: Profile) throws {
+  ///
+  /// - Parameter expected: when given, the profile as the caller read it;
+  ///   if another process changed it since, nothing is replaced and
+  ///   `ProfileError.changedMeanwhile` is thrown.
+  public func update(_ profile: Profile, expecting expected: Profile? = nil) throws {
     try modify { profiles in
-      guard profiles[profile.name] != nil else { throw ProfileError.notFound(name: profile.name) }
+      guard let current = profiles[profile.name] else {
+        throw expected == nil
+          ? ProfileError.notFound(name: profile.name)
+          : ProfileError.changedMeanwhile(name: profile.name)
+      }
+      if let expected, current != expected {
+        throw ProfileError.changedMeanwhile(name: profile.name)
+      }
       profiles[profile.name] = profile
     }
   }
