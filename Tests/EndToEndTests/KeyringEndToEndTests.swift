@@ -1,3 +1,4 @@
+import CWMProfile
 import Foundation
 import TestSupport
 import Testing
@@ -153,5 +154,25 @@ import Testing
     #expect(dismissed.status == 25, "\(dismissed.summary)")
     #expect(dismissed.stderr.contains("dismissed") && dismissed.stderrIsOneLine)
     #expect(try keyring.isLocked())
+  }
+
+  @Test func removeAlsoClearsACopyAnInterruptedMigrationLeftInTheFile() throws {
+    guard let keyring = try Self.keyring() else { return }
+    defer { keyring.stop() }
+    let server = try StandInServer()
+    let cli = try CLIHarness(base: keyring.environment)
+    let passphrase = ["CWM_PROFILE_PASSPHRASE": "pw" as String?]
+    try cli.add("acme", server: server)
+    try cli.add("other", server: server, more: ["--store", "file"], extra: passphrase)
+    // What `migrate acme --to file` leaves when killed before the switch.
+    let file = EncryptedFileStore(
+      path: cli.secretsFile, passphrase: FixedPassphrase(SecretBytes(utf8: "pw")))
+    try file.write(
+      SecretBytes(utf8: "PRIV"), for: SecretKey(profile: "acme", kind: .privateKey), label: "l")
+
+    let removed = try cli.run(["remove", "acme"], extra: passphrase)
+
+    #expect(removed.status == 0, "\(removed.summary)")
+    #expect(try file.entryNames() == ["other/private-key"])
   }
 }

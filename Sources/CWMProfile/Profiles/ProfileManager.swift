@@ -55,10 +55,14 @@ public final class ProfileManager: @unchecked Sendable {
   public func remove(named name: String) throws -> Profile {
     try profiles.remove(named: name) { profile in
       try stores.store(profile.store).deleteAll(profile: profile.name)
-      // A migration to the keyring that was killed before it switched the
-      // profile leaves a copy there; take it too when the keyring is open.
+      // A migration that was killed before it switched the profile leaves
+      // a copy in the other store; take it too when that store opens
+      // without asking anyone.
       if profile.store == .file, (try? stores.choose(.keyring)) != nil {
         _ = try? stores.store(.keyring).deleteAll(profile: profile.name)
+      }
+      if profile.store == .keyring, stores.fileOpensWithoutPrompt {
+        _ = try? stores.encryptedFile.deleteAll(profile: profile.name)
       }
       try cache.forget(profile.name, store: nil)
     }

@@ -5,6 +5,15 @@ public protocol PassphraseSource: Sendable {
   /// - Parameter creating: the file does not exist yet, so an interactive
   ///   source should ask twice and compare.
   func passphrase(creating: Bool) throws(SecretStoreError) -> SecretBytes
+
+  /// Whether a passphrase can be had without asking a person, so that
+  /// optional work (tidying a store the command was not about) never
+  /// prompts.
+  var answersWithoutPrompt: Bool { get }
+}
+
+extension PassphraseSource {
+  public var answersWithoutPrompt: Bool { true }
 }
 
 /// A passphrase known in advance; for tests and for programs that get it

@@ -68,6 +68,12 @@ public final class SecretStores: @unchecked Sendable {
     }
   }
 
+  /// Whether the encrypted file exists and can be opened without asking
+  /// anyone for its passphrase.
+  public var fileOpensWithoutPrompt: Bool {
+    encryptedFile.exists && passphrase.answersWithoutPrompt
+  }
+
   /// The encrypted file store, for the operations only it has.
   public var encryptedFile: EncryptedFileStore {
     // `store(.file)` always makes an `EncryptedFileStore`.

@@ -94,6 +94,13 @@ public final class StandardPassphrase: PassphraseSource, @unchecked Sendable {
     return sources.terminal ? "the terminal" : "none"
   }
 
+  public var answersWithoutPrompt: Bool {
+    if sources.fileDescriptor != nil || resolvedFile != nil { return true }
+    if let credential = credentialPath, access(credential, F_OK) == 0 { return true }
+    if let variable = sources.variable, getenv(variable) != nil { return true }
+    return lock.withLock { cached != nil }
+  }
+
   private var resolvedFile: String? {
     guard let file = sources.file else { return nil }
     if !file.hasPrefix("/"), let directory = sources.credentialsDirectory, !directory.isEmpty {
