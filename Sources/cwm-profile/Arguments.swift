@@ -156,19 +156,20 @@ struct PassphraseOptions {
     return options
   }
 
-  private mutating func set(_ name: String, _ value: String) throws(UsageError) {
+  /// Records one `--…passphrase-fd N` or `--…passphrase-file PATH` option
+  /// (`name` without the dashes; `change-passphrase` has `new-` ones).
+  mutating func set(_ name: String, _ value: String) throws(UsageError) {
+    let stem = name.hasSuffix("-file") ? name.dropLast(5) : name.dropLast(3)
     guard fileDescriptor == nil, file == nil else {
-      throw UsageError(message: "give one of --passphrase-fd and --passphrase-file, once")
+      throw UsageError(message: "give one of --\(stem)-fd and --\(stem)-file, once")
     }
-    if name == "passphrase-file" {
-      guard !value.isEmpty else {
-        throw UsageError(message: "--passphrase-file needs a path")
-      }
+    if name.hasSuffix("-file") {
+      guard !value.isEmpty else { throw UsageError(message: "--\(name) needs a path") }
       file = value
       return
     }
     guard let fd = Int32(value), fd >= 0 else {
-      throw UsageError(message: "--passphrase-fd needs a descriptor number, such as 3")
+      throw UsageError(message: "--\(name) needs a descriptor number, such as 3")
     }
     fileDescriptor = fd
   }

@@ -38,40 +38,14 @@ enum Console {
 /// standard input is one, otherwise the whole of standard input (one
 /// trailing line ending removed).
 enum SecretInput {
-  /// The most a secret may have; more is refused, never cut short.
-  static let limit = 64 * 1024
-
-  enum Outcome {
-    case value(SecretBytes)
-    case tooLong(limit: Int)
-  }
-
-  /// The secret, or nil when there was none (end of input on a terminal).
-  static func read(prompt: String) -> Outcome? {
+  /// The secret, or nil when there was none (end of input on a terminal,
+  /// or a failed read).
+  static func read(prompt: String) -> SecretReading? {
     if let terminal = Terminal.standardInput() {
       return terminal.readHidden(prompt: prompt).map { .value($0) }
     }
-    return readStandardInput()
-  }
-
-  private static func readStandardInput() -> Outcome? {
-    // One byte more than allowed tells a secret at the limit from a longer one.
-    let buffer = SecretBytes(count: limit + 1)
-    var length = 0
-    buffer.withUnsafeMutableBytes { out in
-      while length < out.count {
-        let n = Glibc.read(STDIN_FILENO, out.baseAddress! + length, out.count - length)
-        if n < 0 && errno == EINTR { continue }
-        if n <= 0 { break }
-        length += n
-      }
-    }
-    guard length <= limit else { return .tooLong(limit: limit) }
-    return buffer.withUnsafeBytes { bytes in
-      var end = length
-      if end > 0, bytes[end - 1] == UInt8(ascii: "\n") { end -= 1 }
-      if end > 0, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-      return .value(SecretBytes(UnsafeRawBufferPointer(rebasing: bytes[0..<end])))
-    }
+    let reading = readSecret(toEndOf: STDIN_FILENO)
+    if case .failed = reading { return nil }
+    return reading
   }
 }

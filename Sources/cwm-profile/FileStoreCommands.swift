@@ -40,22 +40,13 @@ enum ChangePassphraseCommand {
       }
       strength = chosen
     }
-    if arguments.value("new-passphrase-fd") != nil, arguments.value("new-passphrase-file") != nil {
-      throw UsageError(
-        message: "give one of --new-passphrase-fd and --new-passphrase-file",
-        command: "change-passphrase")
-    }
-    var fd: Int32?
-    if let text = arguments.value("new-passphrase-fd") {
-      guard let number = Int32(text), number >= 0 else {
-        throw UsageError(
-          message: "--new-passphrase-fd needs a descriptor number", command: "change-passphrase")
-      }
-      fd = number
+    var given = PassphraseOptions()
+    for name in ["new-passphrase-fd", "new-passphrase-file"] {
+      if let value = arguments.value(name) { try given.set(name, value) }
     }
     let newPassphrase = StandardPassphrase(
       .init(
-        fileDescriptor: fd, file: arguments.value("new-passphrase-file"),
+        fileDescriptor: given.fileDescriptor, file: given.file,
         credentialsDirectory: context.environment["CREDENTIALS_DIRECTORY"], credentialName: nil,
         variable: "CWM_PROFILE_NEW_PASSPHRASE",
         prompt: "New passphrase for the cwm-profile secrets file: "))

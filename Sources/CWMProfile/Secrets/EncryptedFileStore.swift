@@ -119,22 +119,10 @@ public final class EncryptedFileStore: SecretStore, @unchecked Sendable {
       guard let key = SecretsFileFormat.deriveKey(passphrase, header: header) else {
         throw SecretStoreError.fileIO(path: path, detail: "not enough memory for key derivation")
       }
-      let generation = (try currentGeneration() ?? 0) &+ 1
-      let bytes = SecretsFileFormat.seal(
-        entries, key: key, salt: header.salt, opsLimit: header.opsLimit,
-        memLimitKiB: header.memLimitKiB, generation: generation)
-      // The generation the old passphrase opens goes first: a crash after
-      // this leaves the current file, still under the old passphrase, and
-      // no other copy.
-      unlink(previousPath)
-      AtomicFile.syncDirectory((path as NSString).deletingLastPathComponent)
-      do {
-        try AtomicFile.write(bytes, to: path, keepPrevious: false)
-      } catch {
-        throw fileError(error)
-      }
-      derived = (header.salt, header.opsLimit, header.memLimitKiB, key)
-      logger.debug("re-encrypted \(path) under a new passphrase, generation \(generation)")
+      let fresh = (header.salt, header.opsLimit, header.memLimitKiB, key)
+      // Without the previous generation, which the old passphrase opens.
+      try replace(with: entries, sealedBy: fresh, keepPrevious: false)
+      derived = fresh
       return entries.count
     }
   }
@@ -210,22 +198,32 @@ public final class EncryptedFileStore: SecretStore, @unchecked Sendable {
       if existing == nil, FileManager.default.fileExists(atPath: previousPath) {
         throw SecretStoreError.fileMissing(path: path)
       }
-      let key = try keyForWriting()
-      let generation = (try currentGeneration() ?? 0) &+ 1
-      let bytes = SecretsFileFormat.seal(
-        entries, key: key.key, salt: key.salt, opsLimit: key.ops, memLimitKiB: key.mem,
-        generation: generation)
-      if !keepPrevious {
-        unlink(previousPath)
-        AtomicFile.syncDirectory((path as NSString).deletingLastPathComponent)
-      }
-      do {
-        try AtomicFile.write(bytes, to: path, keepPrevious: keepPrevious)
-      } catch {
-        throw fileError(error)
-      }
-      logger.debug("wrote \(path), generation \(generation), \(entries.count) entries")
+      try replace(with: entries, sealedBy: try keyForWriting(), keepPrevious: keepPrevious)
     }
+  }
+
+  /// Seals `entries` as the next generation and puts the file in place.
+  /// Without `keepPrevious` the previous generation is deleted first, so a
+  /// crash in between leaves the current file and no older copy.
+  private func replace(
+    with entries: [String: SecretBytes],
+    sealedBy key: (salt: [UInt8], ops: UInt32, mem: UInt32, key: SecretBytes),
+    keepPrevious: Bool
+  ) throws {
+    let generation = (try currentGeneration() ?? 0) &+ 1
+    let bytes = SecretsFileFormat.seal(
+      entries, key: key.key, salt: key.salt, opsLimit: key.ops, memLimitKiB: key.mem,
+      generation: generation)
+    if !keepPrevious {
+      unlink(previousPath)
+      AtomicFile.syncDirectory((path as NSString).deletingLastPathComponent)
+    }
+    do {
+      try AtomicFile.write(bytes, to: path, keepPrevious: keepPrevious)
+    } catch {
+      throw fileError(error)
+    }
+    logger.debug("wrote \(path), generation \(generation), \(entries.count) entries")
   }
 
   /// Decrypts the file, or returns nil when it does not exist yet.

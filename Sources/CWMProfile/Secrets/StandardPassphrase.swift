@@ -84,21 +84,26 @@ public final class StandardPassphrase: PassphraseSource, @unchecked Sendable {
     return value
   }
 
-  /// A one-line name of the source that will be used, for diagnostics;
-  /// reads nothing.
-  public var sourceDescription: String {
-    if let fd = sources.fileDescriptor { return "file descriptor \(fd)" }
-    if let file = resolvedFile { return file }
-    if let credential = credentialPath, access(credential, F_OK) == 0 { return credential }
-    if let variable = sources.variable, getenv(variable) != nil { return variable }
-    return sources.terminal ? "the terminal" : "none"
+  public var answersWithoutPrompt: Bool {
+    if case .terminal = chosen { return lock.withLock { cached != nil } }
+    return true
   }
 
-  public var answersWithoutPrompt: Bool {
-    if sources.fileDescriptor != nil || resolvedFile != nil { return true }
-    if let credential = credentialPath, access(credential, F_OK) == 0 { return true }
-    if let variable = sources.variable, getenv(variable) != nil { return true }
-    return lock.withLock { cached != nil }
+  /// Where the passphrase comes from, by the order above.
+  private enum Source {
+    case descriptor(Int32)
+    case file(String)
+    case variable(String)
+    case terminal
+  }
+
+  /// The first source that is given; reads nothing.
+  private var chosen: Source {
+    if let fd = sources.fileDescriptor { return .descriptor(fd) }
+    if let file = resolvedFile { return .file(file) }
+    if let credential = credentialPath, access(credential, F_OK) == 0 { return .file(credential) }
+    if let variable = sources.variable, getenv(variable) != nil { return .variable(variable) }
+    return .terminal
   }
 
   private var resolvedFile: String? {
@@ -117,21 +122,23 @@ public final class StandardPassphrase: PassphraseSource, @unchecked Sendable {
   }
 
   private func find(creating: Bool) throws(SecretStoreError) -> SecretBytes {
-    if let fd = sources.fileDescriptor {
+    switch chosen {
+    case .descriptor(let fd):
       return try nonEmpty(Self.readDescriptor(fd), from: "file descriptor \(fd)")
-    }
-    if let file = resolvedFile {
-      return try nonEmpty(Self.readFile(file), from: file)
-    }
-    if let credential = credentialPath, access(credential, F_OK) == 0 {
-      return try nonEmpty(Self.readFile(credential), from: credential)
-    }
-    if let variable = sources.variable, let raw = getenv(variable) {
+    case .file(let path):
+      return try nonEmpty(Self.readFile(path), from: path)
+    case .variable(let variable):
       // Straight from the environment block, so the value is copied once,
       // into a buffer that is wiped, and never into a Swift string.
+      guard let raw = getenv(variable) else { throw .passphraseUnavailable }
       let value = SecretBytes(UnsafeRawBufferPointer(start: raw, count: strlen(raw)))
       return try nonEmpty(value, from: variable)
+    case .terminal:
+      return try askOnTerminal(creating: creating)
     }
+  }
+
+  private func askOnTerminal(creating: Bool) throws(SecretStoreError) -> SecretBytes {
     guard sources.terminal, let terminal = Terminal.controlling() else {
       throw .passphraseUnavailable
     }
@@ -204,31 +211,11 @@ public final class StandardPassphrase: PassphraseSource, @unchecked Sendable {
   private static func readAll(_ fd: Int32, source: String) throws(SecretStoreError)
     -> SecretBytes
   {
-    let limit = 64 * 1024
-    let buffer = SecretBytes(count: limit)
-    var length = 0
-    var failure: String?
-    buffer.withUnsafeMutableBytes { out in
-      while length < limit {
-        let n = Glibc.read(fd, out.baseAddress! + length, limit - length)
-        if n < 0 {
-          if errno == EINTR { continue }
-          failure = systemError()
-          return
-        }
-        if n == 0 { return }
-        length += n
-      }
-    }
-    if let failure { throw .passphraseSourceUnreadable(source: source, detail: failure) }
-    guard length < limit else {
-      throw .passphraseSourceUnreadable(source: source, detail: "longer than 64 KiB")
-    }
-    return buffer.withUnsafeBytes { bytes in
-      var end = length
-      if end > 0, bytes[end - 1] == UInt8(ascii: "\n") { end -= 1 }
-      if end > 0, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-      return SecretBytes(UnsafeRawBufferPointer(rebasing: bytes[0..<end]))
+    switch readSecret(toEndOf: fd) {
+    case .value(let value): return value
+    case .tooLong(let limit):
+      throw .passphraseSourceUnreadable(source: source, detail: "longer than \(limit / 1024) KiB")
+    case .failed(let detail): throw .passphraseSourceUnreadable(source: source, detail: detail)
     }
   }
 }

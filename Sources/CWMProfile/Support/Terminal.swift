@@ -89,3 +89,43 @@ func readLine(from fd: Int32, limit: Int = 64 * 1024) -> SecretBytes? {
   }
   return buffer.withUnsafeBytes { SecretBytes(UnsafeRawBufferPointer(rebasing: $0[0..<end])) }
 }
+
+/// What reading a secret to the end of a descriptor gave.
+public enum SecretReading {
+  /// The secret, without one trailing line ending.
+  case value(SecretBytes)
+  /// There was more than the limit; nothing is returned, never a part.
+  case tooLong(limit: Int)
+  /// `read` failed, with the system's message.
+  case failed(String)
+}
+
+/// Reads `fd` to its end into a wiped buffer and drops one trailing line
+/// ending (`\n` or `\r\n`): a secret piped in or kept in a file. The
+/// descriptor is left open.
+public func readSecret(toEndOf fd: Int32, limit: Int = 64 * 1024) -> SecretReading {
+  // One byte more than allowed tells a secret at the limit from a longer one.
+  let buffer = SecretBytes(count: limit + 1)
+  var length = 0
+  var failure: String?
+  buffer.withUnsafeMutableBytes { out in
+    while length < out.count {
+      let n = Glibc.read(fd, out.baseAddress! + length, out.count - length)
+      if n < 0 {
+        if errno == EINTR { continue }
+        failure = systemError()
+        return
+      }
+      if n == 0 { return }
+      length += n
+    }
+  }
+  if let failure { return .failed(failure) }
+  guard length <= limit else { return .tooLong(limit: limit) }
+  return buffer.withUnsafeBytes { bytes in
+    var end = length
+    if end > 0, bytes[end - 1] == UInt8(ascii: "\n") { end -= 1 }
+    if end > 0, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+    return .value(SecretBytes(UnsafeRawBufferPointer(rebasing: bytes[0..<end])))
+  }
+}
