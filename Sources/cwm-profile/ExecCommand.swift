@@ -25,8 +25,9 @@ enum ExecCommand {
     connection in its environment: CWM_PROFILE, CWM_SERVER, CWM_COMPANY,
     CWM_CODEBASE, CWM_BASE_URL, CWM_API_VERSION, CWM_AUTHORIZATION,
     CWM_CLIENT_ID, CWM_ACCEPT, and CWM_COOKIE for cookie login.
-    CWM_PROFILE_PASSPHRASE and CWM_PROFILE_NEW_PASSPHRASE are removed, and
-    a --passphrase-fd is closed. CMD replaces cwm-profile in the same
+    CWM_PROFILE_PASSPHRASE, CWM_PROFILE_NEW_PASSPHRASE and the CWM_
+    variables of an outer connection are removed, and a --passphrase-fd is
+    closed. CMD replaces cwm-profile in the same
     process, so signals reach it directly and its exit status is the
     result; 127 means CMD was not found, 126 that it could not be run.
     """

@@ -14,8 +14,10 @@ enum UnlockCommand {
     password. Other commands never do this by themselves: a locked keyring
     makes them fail with exit code 23 instead of popping up a prompt in
     the middle of a script. --timeout is how long to wait for the prompt
-    to be answered (default 120 seconds). A prompt that is dismissed, or
-    that cannot be shown (no desktop session), is exit code 25.
+    to be answered (default 120 seconds, at most 3600). A prompt that is
+    dismissed, or that the keyring cannot show (a keyring running without
+    a desktop to show it on), is exit code 25; with no session bus at all
+    it is 20, with no keyring on the bus 21.
     """
 
   static func run(_ words: [String], _ context: Context) throws -> ExitCode {

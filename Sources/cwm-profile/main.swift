@@ -34,6 +34,8 @@ let overview = """
     help [COMMAND]    show help for a command
 
   Options (also accepted after the command):
+    --verbose             print what is done on stderr (never secrets):
+                          requests, retries, the cached connection used
     --passphrase-fd N     read the encrypted file's passphrase from
                           descriptor N
     --passphrase-file PATH
@@ -41,8 +43,6 @@ let overview = """
                           under $CREDENTIALS_DIRECTORY when that is set)
 
   Options:
-    --verbose         print what is done on stderr (never secrets): requests,
-                      retries, the cached connection used
     --version         print the version
     -h, --help        show this help
 
@@ -89,7 +89,10 @@ let commands: [String: (run: Command, help: String)] = [
 /// one line on stderr.
 @MainActor func main(_ words: [String]) -> ExitCode {
   var words = words
-  var verbose = false
+  // --verbose is global but accepted after the command too, before any `--`.
+  let end = words.firstIndex(of: "--") ?? words.endIndex
+  var verbose = words[..<end].contains("--verbose")
+  if verbose { words.remove(at: words[..<end].firstIndex(of: "--verbose")!) }
   let passphrase: PassphraseOptions
   do {
     passphrase = try PassphraseOptions.extract(from: &words)

@@ -204,6 +204,17 @@ import Testing
     #expect(try live.requests().isEmpty)
   }
 
+  @Test func verboseIsAcceptedAfterTheCommandToo() throws {
+    let server = try StandInServer()
+    let cli = try CLIHarness()
+    try cli.add("acme", server: server, extra: Self.passphrase)
+
+    let after = try cli.run(["connect", "acme", "--force", "--verbose"], extra: Self.passphrase)
+
+    #expect(after.status == 0, "\(after.summary)")
+    #expect(after.stderr.contains("system/info"), "\(after.summary)")
+  }
+
   @Test func badInputIsRefusedWithUsageCodes() throws {
     let cli = try CLIHarness()
     let full = [

@@ -108,7 +108,10 @@ extension HTTPError: CustomStringConvertible {
     case .connectionRefused(let host): return "connection refused by \(host)"
     case .timedOut(let host, let seconds):
       return "no answer from \(host) within \(formatSeconds(seconds))"
-    case .tlsFailure(let host, let detail): return "TLS failure with \(host): \(detail)"
+    case .tlsFailure(let host, let detail):
+      return
+        "TLS failure with \(host): \(detail) (a server with a private certificate authority "
+        + "needs the profile's --ca-file)"
     case .caFileUnreadable(let path): return "cannot read CA file \(path)"
     case .redirectRefused(let from, let to):
       return "refused to follow a redirect from \(from) to \(to) with credentials"

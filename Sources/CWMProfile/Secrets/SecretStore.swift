@@ -121,11 +121,13 @@ extension SecretStoreError: CustomStringConvertible {
   public var description: String {
     switch self {
     case .noSessionBus(let detail):
-      return "no D-Bus session bus (\(detail)); without a desktop session, use --store file"
+      return
+        "no D-Bus session bus (\(detail)); without a desktop session the keyring cannot be "
+        + "reached: keep secrets in the encrypted file"
     case .noSecretService(let detail):
       return
         "no Secret Service on the session bus (\(detail)); start gnome-keyring, "
-        + "or use --store file"
+        + "or keep secrets in the encrypted file"
     case .noDefaultCollection:
       return
         "the Secret Service has no default keyring; create one, for example in Seahorse "
